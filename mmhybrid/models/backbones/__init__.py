@@ -1,0 +1,2 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+__all__ = []

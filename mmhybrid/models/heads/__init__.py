@@ -1,0 +1,8 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""MMPretrain classification heads; defined only when mmpretrain imports cleanly."""
+from mmhybrid.utils import is_library_usable
+
+__all__ = []
+
+if is_library_usable('mmpretrain'):
+    pass

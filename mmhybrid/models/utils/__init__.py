@@ -1,0 +1,5 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+from .deploy import fuse_conv_bn_pairs, switch_to_deploy
+from .padding import crop_to, pad_to_multiple
+
+__all__ = ['fuse_conv_bn_pairs', 'switch_to_deploy', 'pad_to_multiple', 'crop_to']
