@@ -1,0 +1,53 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Let ``torch.load(weights_only=True)`` read the checkpoints MMEngine writes.
+
+Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``. MMEngine 0.10.7 calls
+``torch.load`` without that argument, and its runner checkpoints pickle a few non-tensor objects
+(``HistoryBuffer`` in the message hub, numpy arrays and scalars in the logged history), so
+``--resume`` and ``load_from`` fail with ``UnpicklingError: Weights only load failed``
+(open-mmlab/mmengine#1655). Instead of switching safe loading off for every file, this module
+adds exactly those types to torch's allow-list of safe globals; anything else in a checkpoint
+is still refused.
+"""
+import importlib
+from typing import List
+
+import numpy as np
+import torch
+
+
+def _mmengine_checkpoint_globals() -> List[object]:
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    # numpy 2 renamed ``numpy.core`` to ``numpy._core``.
+    multiarray = importlib.import_module(
+        'numpy._core.multiarray' if np.lib.NumpyVersion(np.__version__) >= '2.0.0' else
+        'numpy.core.multiarray')
+    globals_ = [
+        HistoryBuffer,
+        np.ndarray,
+        np.dtype,
+        multiarray._reconstruct,
+        multiarray.scalar,
+    ]
+    # numpy >= 1.25 pickles dtypes through their classes, e.g. numpy.dtypes.Float64DType.
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        globals_ += [
+            getattr(dtypes, name) for name in dir(dtypes) if name.endswith('DType')
+        ]
+    return globals_
+
+
+def allow_mmengine_checkpoints() -> bool:
+    """Allow-list the types MMEngine runner checkpoints contain for safe ``torch.load``.
+
+    Idempotent. Returns ``False`` (doing nothing) on torch versions without
+    ``torch.serialization.add_safe_globals`` (torch < 2.4), where loading was never restricted
+    by default.
+    """
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:
+        return False
+    add_safe_globals(_mmengine_checkpoint_globals())
+    return True

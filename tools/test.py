@@ -1,0 +1,73 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Evaluate a checkpoint of any mmhybrid config (MMDetection, MMSegmentation or MMPretrain).
+
+Examples:
+    python tools/test.py CONFIG CHECKPOINT
+    python tools/test.py CONFIG CHECKPOINT --show-dir vis/    # write prediction drawings
+    python tools/test.py CONFIG CHECKPOINT --out results.pkl
+    bash tools/dist_test.sh CONFIG CHECKPOINT 8
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.evaluator import DumpResults
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+from mmhybrid.utils.tools import (default_work_dir,  # noqa: E402
+                                  enable_visualization, setup_cpu_distributed,
+                                  task_scope)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a model with an mmhybrid config')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='directory for the evaluation log and metrics')
+    parser.add_argument('--out', help='dump the raw predictions to this .pkl file')
+    parser.add_argument('--show', action='store_true', help='show predictions in a window')
+    parser.add_argument('--show-dir', help='directory where prediction drawings are saved')
+    parser.add_argument('--wait-time', type=float, default=2, help='seconds each --show lasts')
+    parser.add_argument('--interval', type=int, default=1, help='draw every N-th sample')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist.')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
+    cfg.load_from = args.checkpoint
+    scope = task_scope(cfg)
+    setup_cpu_distributed(cfg)
+    if args.show or args.show_dir:
+        enable_visualization(cfg, scope, args.show_dir, args.show, args.wait_time,
+                             args.interval)
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must name a .pkl file, got {args.out!r}.')
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    metrics = runner.test()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
