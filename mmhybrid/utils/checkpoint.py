@@ -8,6 +8,14 @@ Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``. MMEngine 0.10
 (open-mmlab/mmengine#1655). Instead of switching safe loading off for every file, this module
 adds exactly those types to torch's allow-list of safe globals; anything else in a checkpoint
 is still refused.
+
+One more object needs care: ``HistoryBuffer.__getstate__`` pickles the class-level table of
+statistics functions (``min``, ``max``, ``mean``, ``current``), which pickle stores as
+``getattr(HistoryBuffer, 'min')``. Allow-listing ``getattr`` would defeat safe loading, so the
+four built-in functions, which every ``HistoryBuffer`` re-registers on construction anyway, are
+left out of the pickle. Checkpoints written this way load with ``weights_only=True``;
+checkpoints written by a plain MMEngine 0.10.7 run still need ``weights_only=False`` (trusted
+files only).
 """
 import importlib
 from typing import List
@@ -39,9 +47,24 @@ def _mmengine_checkpoint_globals() -> List[object]:
     return globals_
 
 
+_BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getstate(self) -> dict:
+    """``HistoryBuffer.__getstate__`` without the built-in statistics functions."""
+    state = dict(self.__dict__)
+    state['statistics_methods'] = {
+        name: method
+        for name, method in self._statistics_methods.items()
+        if name not in _BUILTIN_STATISTICS
+    }
+    return state
+
+
 def allow_mmengine_checkpoints() -> bool:
     """Allow-list the types MMEngine runner checkpoints contain for safe ``torch.load``.
 
+    Also makes ``HistoryBuffer`` pickle without ``getattr`` (see the module docstring).
     Idempotent. Returns ``False`` (doing nothing) on torch versions without
     ``torch.serialization.add_safe_globals`` (torch < 2.4), where loading was never restricted
     by default.
@@ -49,5 +72,7 @@ def allow_mmengine_checkpoints() -> bool:
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is None:
         return False
+    from mmengine.logging.history_buffer import HistoryBuffer
+    HistoryBuffer.__getstate__ = _history_buffer_getstate
     add_safe_globals(_mmengine_checkpoint_globals())
     return True

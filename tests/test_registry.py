@@ -1,0 +1,67 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Configs of mmdet, mmseg and mmpretrain may name mmhybrid classes with or without prefix."""
+import pytest
+from mmengine.registry import DefaultScope, Registry
+
+import mmhybrid.models as mmhybrid_models
+from mmhybrid.registry import MODELS, mirror_into_downstream
+
+
+def _downstream_models(scope):
+    return pytest.importorskip(f'{scope}.registry').MODELS
+
+
+def test_registry_is_a_root_child_with_locations():
+    from mmengine.registry import MODELS as ROOT
+    assert MODELS.parent is ROOT
+    assert MODELS.scope == 'mmhybrid'
+    assert ROOT._children['mmhybrid'] is MODELS
+
+
+def test_every_library_is_mirrored():
+    assert set(mmhybrid_models.MIRRORED_SCOPES) == {'mmdet', 'mmseg', 'mmpretrain'}
+    assert len(mmhybrid_models.PUBLIC_MODELS) > 0
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain'])
+def test_both_names_resolve_to_the_same_class(scope):
+    registry = _downstream_models(scope)
+    with DefaultScope.overwrite_default_scope(scope):
+        for cls in mmhybrid_models.PUBLIC_MODELS:
+            assert registry.get(cls.__name__) is cls, (scope, cls.__name__)
+            assert registry.get(f'mmhybrid.{cls.__name__}') is cls, (scope, cls.__name__)
+
+
+def test_blocks_are_not_mirrored():
+    """Building blocks stay in the mmhybrid scope so they cannot clash with library names."""
+    public = {cls.__name__ for cls in mmhybrid_models.PUBLIC_MODELS}
+    for name in mmhybrid_models.layers.__all__:
+        assert name not in public
+        assert MODELS.get(name) is not None
+
+
+def test_mirroring_is_idempotent_and_reports_clashes():
+    target = Registry('model', scope='fake_lib_for_test')
+
+    class Foo:
+        pass
+
+    class OtherFoo:
+        pass
+    OtherFoo.__name__ = 'Foo'
+
+    import sys
+    import types
+    module = types.ModuleType('fake_lib_for_test.registry')
+    module.MODELS = target
+    sys.modules['fake_lib_for_test'] = types.ModuleType('fake_lib_for_test')
+    sys.modules['fake_lib_for_test.registry'] = module
+    try:
+        assert mirror_into_downstream([Foo], scopes=['fake_lib_for_test']) == ['fake_lib_for_test']
+        assert mirror_into_downstream([Foo], scopes=['fake_lib_for_test']) == ['fake_lib_for_test']
+        assert target.get('Foo') is Foo
+        with pytest.raises(KeyError, match='already has a different'):
+            mirror_into_downstream([OtherFoo], scopes=['fake_lib_for_test'])
+        assert mirror_into_downstream([Foo], scopes=['not_installed_lib']) == []
+    finally:
+        del sys.modules['fake_lib_for_test'], sys.modules['fake_lib_for_test.registry']
