@@ -1,2 +1,4 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-__all__ = []
+from .edgevit import EdgeViT
+
+__all__ = ['EdgeViT']

@@ -1,3 +1,5 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Reusable building blocks, registered in the ``mmhybrid`` scope (``type='mmhybrid.X'``)."""
-__all__ = []
+from .lgl import GlobalSparseAttn, LGLBlock, LocalAgg, SelfAttnBlock
+
+__all__ = ['GlobalSparseAttn', 'LGLBlock', 'LocalAgg', 'SelfAttnBlock']
