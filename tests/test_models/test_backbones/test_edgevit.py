@@ -1,0 +1,205 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+import pytest
+import torch
+import torch.nn as nn
+
+from mmhybrid.models import EdgeViT
+from mmhybrid.models.backbones import edgevit as edgevit_module
+from mmhybrid.models.layers import lgl as lgl_module
+from mmhybrid.models.utils import switch_to_deploy
+
+TINY_ARCH = dict(depths=[1, 1, 2, 1], embed_dims=[8, 16, 24, 32], num_heads=[1, 2, 3, 4],
+                 mlp_ratios=[2, 2, 2, 2], sr_ratios=[4, 2, 2, 1])
+
+# Parameter counts of the authors' models (their file, ImageNet classifier with 1000 classes)
+# and of the backbone alone (no final BatchNorm, no head).
+CLASSIFIER_PARAMS = {'xxs': 4_067_704, 'xs': 6_770_056, 's': 13_108_168}
+BACKBONE_PARAMS = {'xxs': 3_778_128, 'xs': 6_384_288, 's': 12_722_400}
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def _randomise_bn(module):
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+
+
+@pytest.mark.parametrize('arch', ['xxs', 'xs', 's'])
+def test_backbone_parameter_counts(arch):
+    assert count(EdgeViT(arch)) == BACKBONE_PARAMS[arch]
+    assert count(EdgeViT(arch, final_norm=True)) == BACKBONE_PARAMS[arch] + 2 * (
+        EdgeViT.arch_settings[arch]['embed_dims'][-1])
+
+
+@pytest.mark.parametrize('arch, rounded', [('xxs', 4.07), ('xs', 6.77), ('s', 13.11)])
+def test_classifier_parameter_counts(arch, rounded):
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    from mmpretrain.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    channels = EdgeViT.arch_settings[arch]['embed_dims'][-1]
+    model = PRETRAIN_MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='mmhybrid.EdgeViT', arch=arch, final_norm=True),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=1000, in_channels=channels)))
+    assert count(model) == CLASSIFIER_PARAMS[arch]
+    assert round(count(model) / 1e6, 2) == rounded
+
+
+def test_state_dict_keys_follow_the_authors_layout():
+    model = EdgeViT('s', final_norm=True)
+    keys = set(model.state_dict())
+    assert len(keys) + 2 == 385  # the authors' EdgeViT-S has 385 entries incl. head.{weight,bias}
+    assert 'blocks1.0.LocalAgg.norm1.running_var' in keys
+    assert 'blocks3.4.SelfAttn.attn.LocalProp.weight' in keys
+    assert 'blocks3.4.SelfAttn.attn.norm.bias' in keys
+    assert not any(k.startswith('blocks4.') and ('LocalAgg' in k or 'LocalProp' in k)
+                   for k in keys)
+    assert {'patch_embed1.proj.weight', 'patch_embed4.norm.bias', 'norm.running_mean'} <= keys
+
+
+def test_quirks_of_the_authors_code():
+    model = EdgeViT('xxs', final_norm=True)
+    assert model.patch_embed1.proj.kernel_size == (4, 4) and model.patch_embed1.proj.bias is not None
+    assert model.patch_embed2.proj.stride == (2, 2)
+    assert model.patch_embed1.norm.eps == 1e-5
+    block = model.blocks1[0]
+    assert block.SelfAttn.norm1.eps == 1e-6 and block.SelfAttn.attn.norm.eps == 1e-5
+    assert block.SelfAttn.attn.sr_ratio == 4
+    assert [model.blocks3[0].SelfAttn.attn.num_heads, model.blocks4[0].SelfAttn.attn.num_heads] \
+        == [4, 8]
+    assert isinstance(model.blocks4[0].LocalAgg, nn.Identity)
+    assert isinstance(model.norm, nn.BatchNorm2d)
+
+
+def test_forward_shapes_and_out_indices():
+    model = EdgeViT(TINY_ARCH).eval()
+    outs = model(torch.rand(2, 3, 64, 96))
+    assert [tuple(o.shape) for o in outs] == [
+        (2, 8, 16, 24), (2, 16, 8, 12), (2, 24, 4, 6), (2, 32, 2, 3)]
+    model = EdgeViT(TINY_ARCH, out_indices=(-1, 1)).eval()
+    assert model.out_indices == (1, 3)
+    assert [o.shape[1] for o in model(torch.rand(1, 3, 64, 64))] == [16, 32]
+    assert len(EdgeViT(TINY_ARCH, out_indices=2)(torch.rand(1, 3, 32, 32))) == 1
+
+
+@pytest.mark.parametrize('hw', [(257, 311), (125, 94), (70, 90), (33, 1)])
+def test_any_input_size(hw):
+    model = EdgeViT(TINY_ARCH).eval()
+    h, w = hw
+    outs = model(torch.rand(1, 3, h, w))
+    for i, out in enumerate(outs):
+        stride = 2**(i + 2)
+        assert out.shape[-2:] == (-(-h // stride), -(-w // stride))
+        assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize('size', [224, 512])
+def test_no_padding_or_cropping_at_multiples_of_32(size, monkeypatch):
+    """At 224/512 the any-size machinery must be a no-op: the authors' computation exactly."""
+    model = EdgeViT(TINY_ARCH, final_norm=True).eval()
+    _randomise_bn(model)
+    x = torch.rand(1, 3, size, size)
+    expected = model(x)
+
+    def pad_must_be_noop(t, divisor):
+        assert t.shape[-2] % divisor == 0 and t.shape[-1] % divisor == 0
+        return t, (0, 0)
+
+    def crop_must_be_noop(t, h, w):
+        assert t.shape[-2:] == (h, w)
+        return t
+
+    monkeypatch.setattr(edgevit_module, 'pad_to_multiple', pad_must_be_noop)
+    monkeypatch.setattr(lgl_module, 'crop_to', crop_must_be_noop)
+    for got, exp in zip(model(x), expected):
+        assert torch.equal(got, exp)
+
+
+def test_final_norm_only_on_last_stage():
+    model = EdgeViT(TINY_ARCH, final_norm=True).eval()
+    _randomise_bn(model)
+    plain = EdgeViT(TINY_ARCH).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith('norm.')})
+    x = torch.rand(1, 3, 64, 64)
+    normed, raw = model(x), plain(x)
+    for i in range(3):
+        assert torch.equal(normed[i], raw[i])
+    assert torch.allclose(normed[3], model.norm(raw[3]))
+    assert not torch.allclose(normed[3], raw[3])
+
+
+def test_frozen_stages_and_norm_eval():
+    model = EdgeViT(TINY_ARCH, frozen_stages=2, norm_eval=True)
+    model.train()
+    for i in range(4):
+        params = [p for m in model.stage_modules(i) for p in m.parameters()]
+        assert all(p.requires_grad == (i >= 2) for p in params)
+    assert not model.blocks1[0].LocalAgg.training
+    assert model.blocks3[0].SelfAttn.training
+    assert not model.blocks3[0].LocalAgg.norm1.training  # norm_eval
+    model = EdgeViT(TINY_ARCH, frozen_stages=0)
+    assert not any(p.requires_grad for p in model.patch_embed1.parameters())
+    assert all(p.requires_grad for p in model.blocks1.parameters())
+    model = EdgeViT(TINY_ARCH, frozen_stages=4, final_norm=True)
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_drop_path_increases_linearly():
+    model = EdgeViT('s', drop_path_rate=0.1)
+    rates = [blk.SelfAttn.drop_path.drop_prob if hasattr(blk.SelfAttn.drop_path, 'drop_prob')
+             else 0. for i in range(1, 5) for blk in getattr(model, f'blocks{i}')]
+    assert rates[0] == 0. and rates[-1] == pytest.approx(0.1)
+    assert rates == pytest.approx(torch.linspace(0, 0.1, 11).tolist())
+
+
+def test_init_weights_follows_authors_scheme():
+    model = EdgeViT(TINY_ARCH)
+    model.init_weights()
+    fc1 = model.blocks4[0].SelfAttn.mlp.fc1  # 64 x 32 weights
+    assert torch.all(fc1.bias == 0) and 0.015 < fc1.weight.std() < 0.025
+    assert torch.all(model.patch_embed1.norm.weight == 1)
+
+
+def test_invalid_arguments_are_explained():
+    with pytest.raises(ValueError, match="choose one of"):
+        EdgeViT('xxl')
+    with pytest.raises(ValueError, match=r"missing \['sr_ratios'\]"):
+        EdgeViT({k: v for k, v in TINY_ARCH.items() if k != 'sr_ratios'})
+    with pytest.raises(ValueError, match='unknown keys'):
+        EdgeViT(dict(TINY_ARCH, head_dim=8))
+    with pytest.raises(ValueError, match='4 entries'):
+        EdgeViT(dict(TINY_ARCH, depths=[1, 1, 1]))
+    with pytest.raises(ValueError, match='not divisible by num_heads'):
+        EdgeViT(dict(TINY_ARCH, num_heads=[1, 3, 3, 4]))
+    with pytest.raises(ValueError, match='out of range'):
+        EdgeViT(TINY_ARCH, out_indices=(4, ))
+    with pytest.raises(ValueError, match='frozen_stages'):
+        EdgeViT(TINY_ARCH, frozen_stages=5)
+
+
+def test_switch_to_deploy_keeps_outputs():
+    model = EdgeViT(TINY_ARCH, final_norm=True)
+    _randomise_bn(model)
+    model.eval()
+    x = torch.rand(2, 3, 70, 90)
+    expected = model(x)
+    switch_to_deploy(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for name, m in model.named_modules()
+                   if 'LocalAgg' in name)
+    for got, exp in zip(model(x), expected):
+        torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_flow_in_training():
+    model = EdgeViT(TINY_ARCH, drop_path_rate=0.2, drop_rate=0.1)
+    model.train()
+    sum(o.mean() for o in model(torch.rand(2, 3, 48, 40))).backward()
+    assert all(p.grad is not None for p in model.parameters())
