@@ -1,0 +1,3 @@
+_base_ = './mask-rcnn_edgevit-xxs_fpn_1x_coco.py'
+
+model = dict(backbone=dict(arch='xs'), neck=dict(in_channels=[48, 96, 240, 384]))
