@@ -65,7 +65,14 @@ log "OpenMMLab libraries"
   ftfy regex "setuptools<80" "numpy<2"
 
 log "test and tool dependencies"
-"${PIP[@]}" pytest pytest-timeout onnx onnxruntime "openmim==0.3.9" "setuptools>=69,<80" "numpy<2" matplotlib
+"${PIP[@]}" pytest pytest-timeout onnx onnxruntime matplotlib "numpy<2"
+# openmim's declared dependencies would pull opendatalab -> openxlab, which pins setuptools 60
+# and requests 2.28, and upgrade pip. mim only shells out to opendatalab's `odl` for dataset
+# downloads, so install mim without it.
+if ! has openmim 0.3.9; then
+  "${PIP[@]}" --no-deps "openmim==0.3.9"
+  "${PIP[@]}" Click colorama model-index pandas requests rich tabulate "numpy<2"
+fi
 
 log "mmhybrid (editable)"
 "${PIP[@]}" --no-build-isolation -e .
