@@ -1,0 +1,162 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmhybrid.models.layers.hmhsa import HMHSA
+
+
+def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(C, N) with channels head-major -> (heads, N, head_dim)."""
+    channels, tokens = x.shape
+    return x.reshape(num_heads, channels // num_heads, tokens).transpose(1, 2)
+
+
+def _softmax_attention(q, k, v):
+    scale = q.shape[-1]**-0.5
+    return torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1) @ v
+
+
+@torch.no_grad()
+def naive_hmhsa(module: HMHSA, x: torch.Tensor) -> torch.Tensor:
+    """The paper's H-MHSA written with explicit loops over images and (clipped) windows.
+
+    Windows at the bottom/right border are simply smaller and border pooling cells average only
+    the pixels they cover, which is what the module's masked padding must reproduce.
+    """
+    heads, g, r = module.num_heads, module.grid_size, module.ds_ratio
+    _, channels, height, width = x.shape
+    qkv = module.qkv(module.norm(x))
+    out = torch.empty_like(x)
+    if g > 1:
+        local = torch.empty_like(x)
+        for b in range(x.shape[0]):
+            for top in range(0, height, g):
+                for left in range(0, width, g):
+                    win = qkv[b, :, top:top + g, left:left + g]
+                    wh, ww = win.shape[-2:]
+                    q, k, v = (_heads(t.reshape(channels, -1), heads)
+                               for t in win.reshape(3, channels, wh, ww))
+                    o = _softmax_attention(q, k, v)  # heads, n, d
+                    local[b, :, top:top + g, left:left + g] = o.transpose(1, 2).reshape(
+                        channels, wh, ww)
+        grid_x = module.grid_norm(x + local)
+        q_map = module.q(grid_x)
+        pooled = torch.stack([
+            torch.stack([
+                grid_x[:, :, i:i + r, j:j + r].mean(dim=(-2, -1))
+                for j in range(0, width, r)
+            ], dim=-1) for i in range(0, height, r)
+        ], dim=-2)
+        kv = module.kv(module.ds_norm(pooled))
+        for b in range(x.shape[0]):
+            q = _heads(q_map[b].reshape(channels, -1), heads)
+            k, v = (_heads(t.reshape(channels, -1), heads) for t in kv[b].reshape(2, channels, -1))
+            out[b] = _softmax_attention(q, k, v).transpose(1, 2).reshape(channels, height, width)
+        out = out + grid_x
+    else:
+        for b in range(x.shape[0]):
+            q, k, v = (_heads(t.reshape(channels, -1), heads)
+                       for t in qkv[b].reshape(3, channels, height, width))
+            out[b] = _softmax_attention(q, k, v).transpose(1, 2).reshape(channels, height, width)
+    return module.proj(out)
+
+
+def _randomise_norms(module):
+    for m in module.modules():
+        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(m.bias, -0.5, 0.5)
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+
+
+@pytest.mark.parametrize('norm_cfg', [dict(type='BN'), dict(type='GN', num_groups=1, eps=1e-6)])
+@pytest.mark.parametrize('size', [(16, 24), (13, 22), (7, 9)])
+@pytest.mark.parametrize('grid_size,ds_ratio', [(8, 4), (4, 2), (1, 1)])
+def test_hmhsa_matches_naive_reference(norm_cfg, size, grid_size, ds_ratio):
+    module = HMHSA(32, head_dim=8, grid_size=grid_size, ds_ratio=ds_ratio, norm_cfg=norm_cfg,
+                   add_identity=False)
+    module.init_weights()
+    _randomise_norms(module)
+    module.eval()
+    x = torch.randn(2, 32, *size)
+    expected = naive_hmhsa(module, x)
+    with torch.no_grad():
+        actual = module(x)
+    assert actual.shape == x.shape
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_hmhsa_qkv_layout_is_qkv_major_then_heads():
+    """Swapping the two heads consistently in the [3][heads][head_dim] qkv layout (and in
+    proj's input) must leave the output unchanged, which holds only if the module reads the
+    channels as all queries, then all keys, then all values, each head-major."""
+    module = HMHSA(16, head_dim=8, grid_size=1, add_identity=False).eval()
+    x = torch.randn(1, 16, 5, 5)
+    with torch.no_grad():
+        reference = module(x)
+        perm = torch.cat([torch.arange(8, 16), torch.arange(0, 8)])
+        full = torch.cat([perm, perm + 16, perm + 32])
+        module.qkv.weight.copy_(module.qkv.weight[full])
+        module.qkv.bias.copy_(module.qkv.bias[full])
+        module.proj.weight.copy_(module.proj.weight[:, perm])
+        torch.testing.assert_close(module(x), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_hmhsa_add_identity():
+    module = HMHSA(32, head_dim=16, grid_size=4, ds_ratio=2).eval()
+    x = torch.randn(1, 32, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), x + module.attention(x))
+
+
+def test_hmhsa_windows_mostly_padding_stay_finite():
+    module = HMHSA(32, head_dim=16, grid_size=8, ds_ratio=8).eval()
+    with torch.no_grad():
+        assert torch.isfinite(module(torch.randn(1, 32, 9, 1))).all()
+
+
+def test_hmhsa_gradients_flow_and_proj_norm_unused():
+    module = HMHSA(16, head_dim=8, grid_size=2, ds_ratio=2, with_proj_norm=True)
+    module(torch.randn(2, 16, 6, 6)).sum().backward()
+    assert module.proj_norm.weight.grad is None
+    assert all(p.grad is not None for n, p in module.named_parameters()
+               if not n.startswith('proj_norm'))
+
+
+def test_hmhsa_parameter_count():
+    module = HMHSA(64, head_dim=32, grid_size=8, ds_ratio=4, with_proj_norm=True)
+    c = 64
+    convs = (3 * c * c + 3 * c) + (c * c + c) + (c * c + c) + (2 * c * c + 2 * c)
+    norms = 4 * 2 * c  # norm, proj_norm, grid_norm, ds_norm
+    assert sum(p.numel() for p in module.parameters()) == convs + norms
+    assert set(dict(module.named_children())) == {
+        'norm', 'qkv', 'proj', 'proj_norm', 'drop', 'grid_norm', 'pool', 'ds_norm', 'q', 'kv'}
+    global_only = HMHSA(64, head_dim=32)
+    assert not hasattr(global_only, 'q') and not hasattr(global_only, 'proj_norm')
+    assert math.isclose(sum(p.numel() for p in global_only.parameters()),
+                        4 * c * c + 4 * c + 2 * c)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(in_channels=30, head_dim=8), 'must be positive and divide'),
+    (dict(in_channels=32, head_dim=8, grid_size=0), 'must be >= 1'),
+])
+def test_hmhsa_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        HMHSA(**kwargs)
+
+
+def test_hmhsa_wrong_channels():
+    with pytest.raises(ValueError, match='expects 32 input channels'):
+        HMHSA(32, head_dim=8)(torch.randn(1, 16, 4, 4))
+
+
+def test_hmhsa_ceil_pool_equals_floor_pool_on_divisible_maps():
+    x = torch.randn(1, 4, 8, 12)
+    torch.testing.assert_close(HMHSA(4, head_dim=4, grid_size=2, ds_ratio=4).pool(x),
+                               F.avg_pool2d(x, 4, 4))
