@@ -160,3 +160,35 @@ def test_hmhsa_ceil_pool_equals_floor_pool_on_divisible_maps():
     x = torch.randn(1, 4, 8, 12)
     torch.testing.assert_close(HMHSA(4, head_dim=4, grid_size=2, ds_ratio=4).pool(x),
                                F.avg_pool2d(x, 4, 4))
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+def test_plugs_into_a_stock_resnet(scope):
+    """The paper's claim: H-MHSA inserts into any CNN, here via the stock `plugins=` argument."""
+    import importlib
+
+    from mmengine.registry import init_default_scope
+    pytest.importorskip(scope)
+    init_default_scope(scope)
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    plugins = [
+        dict(cfg=dict(type='mmhybrid.HMHSA', head_dim=64, grid_size=7, ds_ratio=2),
+             stages=(False, False, True, False), position='after_conv2'),
+        dict(cfg=dict(type='mmhybrid.HMHSA', head_dim=64, grid_size=1,
+                      norm_cfg=dict(type='GN', num_groups=1, eps=1e-6)),
+             stages=(False, False, False, True), position='after_conv2'),
+    ]
+    resnet = registry.build(
+        dict(type='ResNet' if scope == 'mmdet' else 'ResNetV1c', depth=50, plugins=plugins))
+    resnet.init_weights()
+    block3, block4 = resnet.layer3[0], resnet.layer4[0]
+    assert isinstance(block3.hmhsa, HMHSA) and block3.hmhsa.grid_size == 7
+    assert block3.hmhsa.in_channels == 256 and block4.hmhsa.in_channels == 512
+    assert isinstance(block4.hmhsa.norm, torch.nn.GroupNorm)
+    assert not hasattr(resnet.layer2[0], 'hmhsa')
+    assert sum(isinstance(m, HMHSA) for m in resnet.modules()) == 6 + 3
+    resnet.eval()
+    with torch.no_grad():
+        outs = resnet(torch.randn(1, 3, 90, 130))  # stage-3 map 6x9: padded to 7x14 windows
+    assert outs[-1].shape == (1, 2048, 3, 5)
+    assert torch.isfinite(outs[-1]).all()
