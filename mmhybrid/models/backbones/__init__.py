@@ -1,5 +1,6 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 from .edgevit import EdgeViT
 from .hatnet import HATNet, TransCNN
+from .trt_vit import TRTViT
 
-__all__ = ['EdgeViT', 'HATNet', 'TransCNN']
+__all__ = ['EdgeViT', 'HATNet', 'TransCNN', 'TRTViT']

@@ -1,0 +1,277 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""TRT-ViT backbone (Xia et al., 2022, https://arxiv.org/abs/2205.09579).
+
+Re-implemented from the paper's description only: no official code or weights exist, and this
+implementation is not verified against any. See :class:`TRTViT` for every choice made here.
+"""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import constant_init
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmhybrid.models.layers.trt_blocks import MixBlockA, MixBlockB, MixBlockC, TRTBottleneck
+from mmhybrid.models.utils import switch_to_deploy as _fold_for_deploy
+from mmhybrid.registry import MODELS
+
+MIX_BLOCKS = {'MixBlockA': MixBlockA, 'MixBlockB': MixBlockB, 'MixBlockC': MixBlockC}
+
+
+@MODELS.register_module()
+class TRTViT(BaseModule):
+    """TRT-ViT: TensorRT-oriented Vision Transformer.
+
+    A paper re-implementation of `TRT-ViT <https://arxiv.org/abs/2205.09579>`_. **No official code
+    or checkpoints exist; this model is built from the paper's description and is not verified
+    against the authors' implementation.** What the description fixes (the paper's four
+    guidelines): 5 stages with a ResNet-like pyramid; convolutional BottleNecks (BN + ReLU) early,
+    MixBlock C (Transformer with LN + GELU, head dim 32, MLP ratio 3, PVT spatial reduction, then
+    a BottleNeck, concatenated) late; shallow-early / deep-late stage depths
+    A 2-4-5-4, B 3-4-7-4, C 3-4-9-6, D 4-5-9-5; stage 5 all MixBlock C; C/D also end stage 4 with
+    two MixBlock C; shrink ratio ``R = 0.5``.
+
+    The paper's architecture table (per-stage channels, per-stage ``S``/``K``) is not available
+    to this project, so the following are **this project's choices**:
+
+    * Stage 1 (stem, stride 2): 3x3 conv stride 2 (3 -> 32) + BN + ReLU, 3x3 conv (32 -> 64) +
+      BN + ReLU. No max-pool: each of stages 2-5 downsamples with its first block (ResNet v1.5
+      bottleneck with the stride on the KxK conv and a strided 1x1 conv + BN shortcut; a
+      downsampling MixBlock uses a 3x3 stride-2 projection instead of the 1x1).
+    * Output widths of stages 2-5 (ResNet-50-like 256/512/1024 in stages 2-4; stage 5 sized
+      so that TRT-ViT-C's backbone has about 66.9 M parameters, the one size figure known
+      from the paper's downstream tables, Mask R-CNN 86.3 M / Semantic FPN 70.6 M):
+
+      ====  =========  ======================  ===============  ========
+      arch  depths     widths                  MixBlock C/stage params
+      ====  =========  ======================  ===============  ========
+      a     2-4-5-4    256-512-1024-1024       0-0-0-4          25.29 M
+      b     3-4-7-4    256-512-1024-1280       0-0-0-4          36.19 M
+      c     3-4-9-6    256-512-1024-1472       0-0-2-6          66.87 M
+      d     4-5-9-5    256-512-1024-1792       0-0-2-5          78.15 M
+      ====  =========  ======================  ===============  ========
+
+    * ``S`` (spatial reduction) per stage 8-4-2-1 as in PVT (only stages 4 and 5 hold
+      Transformers: ``S = 2`` at stride 16, ``S = 1`` at stride 32); ``K = 3`` everywhere;
+      BottleNeck expansion 4 (also inside MixBlocks).
+    * MixBlock C merge: ``concat(g, BottleNeck(g))`` with ``g = Transformer(proj(x))``; the
+      1x1 projection is conv + BN without activation; no residual around the whole MixBlock.
+    * No explicit positional encoding (the surrounding convolutions provide position, so any
+      input size works); QKV with bias; no final norm after stage 5.
+    * Stochastic depth rises linearly over all blocks; a MixBlock's Transformer and BottleNeck
+      share the block's rate.
+
+    All of this is deploy-friendly: :meth:`switch_to_deploy` folds every conv + BN pair, and the
+    model exports to ONNX (opset >= 14) with no custom op.
+
+    Args:
+        arch (str | dict): ``'a'``, ``'b'``, ``'c'``, ``'d'`` or a dict with the keys
+            ``depths``, ``channels``, ``num_mix_blocks``, ``sr_ratios`` and ``kernel_sizes``
+            (four entries each, for stages 2-5), and optionally ``stem_channels`` (default 64)
+            and ``shrink_ratio`` (default 0.5). Defaults to ``'a'``.
+        mix_block (str): ``'MixBlockC'`` (TRT-ViT), or ``'MixBlockA'`` / ``'MixBlockB'`` to rerun
+            the paper's block-level ablation. Defaults to ``'MixBlockC'``.
+        in_channels (int): Input image channels. Defaults to 3.
+        out_indices (Sequence[int] | int): Which of stages 2-5 (0-3, strides 4/8/16/32) to return;
+            negative indices count from the end. Defaults to ``(3, )``.
+        frozen_stages (int): -1 freezes nothing, 0 the stem, ``i >= 1`` the stem and the first
+            ``i`` of stages 2-5 (parameters frozen and kept in eval mode). Defaults to -1.
+        norm_eval (bool): Keep all BatchNorm layers in eval mode while training (detection
+            fine-tuning). Defaults to False.
+        drop_path_rate (float): Maximum stochastic depth rate. Defaults to 0.
+        norm_cfg (dict): Norm of every conv (BN in the paper; SyncBN for distributed training).
+            The Transformers always use LayerNorm (paper). Defaults to ``dict(type='BN')``.
+        act_cfg (dict): Activation of every conv (ReLU in the paper); the Transformers always use
+            GELU. Defaults to ``dict(type='ReLU')``.
+        zero_init_residual (bool): Zero the last BN of every BottleNeck at initialisation, so each
+            residual branch starts as the identity. Defaults to True.
+        init_cfg (dict | list[dict], optional): Initialisation config. Defaults to Kaiming for
+            convs, truncated normal (std 0.02) for linears and ones for norms.
+
+    Example:
+        >>> import torch
+        >>> from mmhybrid.models import TRTViT
+        >>> model = TRTViT(arch='a', out_indices=(0, 1, 2, 3)).eval()
+        >>> outs = model(torch.rand(1, 3, 224, 224))
+        >>> for out in outs:
+        ...     print(tuple(out.shape))
+        (1, 256, 56, 56)
+        (1, 512, 28, 28)
+        (1, 1024, 14, 14)
+        (1, 1024, 7, 7)
+    """
+
+    arch_settings = {
+        'a': dict(depths=[2, 4, 5, 4], channels=[256, 512, 1024, 1024],
+                  num_mix_blocks=[0, 0, 0, 4], sr_ratios=[8, 4, 2, 1],
+                  kernel_sizes=[3, 3, 3, 3]),
+        'b': dict(depths=[3, 4, 7, 4], channels=[256, 512, 1024, 1280],
+                  num_mix_blocks=[0, 0, 0, 4], sr_ratios=[8, 4, 2, 1],
+                  kernel_sizes=[3, 3, 3, 3]),
+        'c': dict(depths=[3, 4, 9, 6], channels=[256, 512, 1024, 1472],
+                  num_mix_blocks=[0, 0, 2, 6], sr_ratios=[8, 4, 2, 1],
+                  kernel_sizes=[3, 3, 3, 3]),
+        'd': dict(depths=[4, 5, 9, 5], channels=[256, 512, 1024, 1792],
+                  num_mix_blocks=[0, 0, 2, 5], sr_ratios=[8, 4, 2, 1],
+                  kernel_sizes=[3, 3, 3, 3]),
+    }
+    _per_stage_keys = ('depths', 'channels', 'num_mix_blocks', 'sr_ratios', 'kernel_sizes')
+    _arch_defaults = dict(stem_channels=64, shrink_ratio=0.5)
+    num_stages = 4
+
+    def __init__(self,
+                 arch: Union[str, Dict] = 'a',
+                 mix_block: str = 'MixBlockC',
+                 in_channels: int = 3,
+                 out_indices: Union[Sequence[int], int] = (3, ),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 act_cfg: dict = dict(type='ReLU'),
+                 zero_init_residual: bool = True,
+                 init_cfg: Optional[Union[dict, List[dict]]] = [
+                     dict(type='Kaiming', layer='Conv2d'),
+                     dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
+                     dict(type='Constant', layer=['_BatchNorm', 'LayerNorm'], val=1., bias=0.)
+                 ]):
+        super().__init__(init_cfg=init_cfg)
+        self.arch = self._parse_arch(arch)
+        if mix_block not in MIX_BLOCKS:
+            raise ValueError(f'mix_block must be one of {sorted(MIX_BLOCKS)}, got {mix_block!r}.')
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_stages}], '
+                             f'got {frozen_stages!r}.')
+        if not 0. <= drop_path_rate < 1.:
+            raise ValueError(f'drop_path_rate must lie in [0, 1), got {drop_path_rate!r}.')
+        self.out_indices = self._parse_out_indices(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.zero_init_residual = zero_init_residual
+        self.mix_block = mix_block
+        self.deploy = False
+
+        stem_channels = self.arch['stem_channels']
+        self.stem = nn.Sequential(
+            ConvModule(in_channels, stem_channels // 2, 3, stride=2, padding=1,
+                       norm_cfg=norm_cfg, act_cfg=act_cfg),
+            ConvModule(stem_channels // 2, stem_channels, 3, padding=1,
+                       norm_cfg=norm_cfg, act_cfg=act_cfg))
+
+        depths = self.arch['depths']
+        block_rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        channels = stem_channels
+        for stage_idx, depth in enumerate(depths):
+            out_channels = self.arch['channels'][stage_idx]
+            first_mix = depth - self.arch['num_mix_blocks'][stage_idx]
+            blocks = []
+            for block_idx in range(depth):
+                stride = 2 if block_idx == 0 else 1
+                rate = block_rates[sum(depths[:stage_idx]) + block_idx]
+                kernel_size = self.arch['kernel_sizes'][stage_idx]
+                if block_idx < first_mix:
+                    block = TRTBottleneck(
+                        channels, out_channels, kernel_size=kernel_size, stride=stride,
+                        drop_path_rate=rate, norm_cfg=norm_cfg, act_cfg=act_cfg)
+                else:
+                    block = MIX_BLOCKS[mix_block](
+                        channels, out_channels, shrink_ratio=self.arch['shrink_ratio'],
+                        sr_ratio=self.arch['sr_ratios'][stage_idx], kernel_size=kernel_size,
+                        stride=stride, drop_path_rate=rate, norm_cfg=norm_cfg, act_cfg=act_cfg)
+                blocks.append(block)
+                channels = out_channels
+            self.stages.append(nn.Sequential(*blocks))
+        self.out_channels = [self.arch['channels'][i] for i in self.out_indices]
+        self._freeze_stages()
+
+    @classmethod
+    def _parse_arch(cls, arch: Union[str, Dict]) -> Dict:
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in cls.arch_settings:
+                raise ValueError(f'Unknown TRT-ViT arch {arch!r}; choose one of '
+                                 f'{sorted(cls.arch_settings)} or pass a dict.')
+            return {**cls._arch_defaults, **copy.deepcopy(cls.arch_settings[key])}
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}.')
+        missing = [k for k in cls._per_stage_keys if k not in arch]
+        unknown = sorted(set(arch) - set(cls._per_stage_keys) - set(cls._arch_defaults))
+        if missing or unknown:
+            raise ValueError(
+                f'Custom TRT-ViT arch: missing keys {missing}, unknown keys {unknown}; a custom '
+                f'arch needs {list(cls._per_stage_keys)} (one value per stage 2-5) and may set '
+                f'{list(cls._arch_defaults)}.')
+        arch = {**cls._arch_defaults, **copy.deepcopy(arch)}
+        for key in cls._per_stage_keys:
+            value = arch[key]
+            if not isinstance(value, (list, tuple)) or len(value) != cls.num_stages:
+                raise ValueError(f'arch[{key!r}] must list {cls.num_stages} values (stages 2-5), '
+                                 f'got {value!r}.')
+        for stage, (depth, num_mix) in enumerate(zip(arch['depths'], arch['num_mix_blocks'])):
+            if depth < 1 or not 0 <= num_mix <= depth:
+                raise ValueError(f'Stage {stage + 2}: need depths >= 1 and 0 <= num_mix_blocks '
+                                 f'<= depths, got depths={depth}, num_mix_blocks={num_mix}.')
+        return arch
+
+    def _parse_out_indices(self, out_indices: Union[Sequence[int], int]) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        if not isinstance(out_indices, (list, tuple)) or not out_indices:
+            raise TypeError(f'out_indices must be an int or a non-empty sequence of ints, '
+                            f'got {out_indices!r}.')
+        normalised = []
+        for index in out_indices:
+            if not -self.num_stages <= index < self.num_stages:
+                raise ValueError(f'out_indices entries must lie in [-{self.num_stages}, '
+                                 f'{self.num_stages - 1}] (stages 2-5), got {index}.')
+            normalised.append(index % self.num_stages)
+        return tuple(normalised)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        pretrained = isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'
+        if self.zero_init_residual and not pretrained:
+            for module in self.modules():
+                if isinstance(module, TRTBottleneck) and \
+                        isinstance(module.conv3.norm, _BatchNorm):
+                    constant_init(module.conv3.norm, val=0., bias=0.)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """``(B, C, H, W)`` (any ``H, W``) -> maps of stages ``out_indices``, each
+        ``(B, channels[i], ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``."""
+        x = self.stem(x)
+        outs = []
+        for index, stage in enumerate(self.stages):
+            x = stage(x)
+            if index in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.stem] + list(self.stages[:self.frozen_stages])
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'TRTViT':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def switch_to_deploy(self) -> None:
+        """Fold every conv + BN pair for inference (in place, idempotent, sets eval mode)."""
+        if self.deploy:
+            return
+        _fold_for_deploy(self)
+        self.deploy = True

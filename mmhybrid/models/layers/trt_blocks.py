@@ -1,0 +1,419 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Building blocks of TRT-ViT: BottleNeck, Transformer block and MixBlock A/B/C.
+
+Paper: "TRT-ViT: TensorRT-oriented Vision Transformer", Xia et al., 2022,
+https://arxiv.org/abs/2205.09579.
+
+**No official code exists.** Everything here is re-implemented from the paper's description
+(as summarised in the project's design brief) and has not been verified against any official
+implementation. What the description fixes:
+
+* BottleNeck: BatchNorm + ReLU, kernel size ``K`` (ResNet bottleneck).
+* Transformer block: LayerNorm + GELU, head dim 32, MLP ratio 3, PVT-style spatial reduction
+  ``S`` of keys and values.
+* MixBlock A/B/C: open with a 1x1 conv projecting the input channels and close with a channel
+  concat of a global (Transformer) and a local (BottleNeck) part. The shrink ratio ``R`` is the
+  Transformer's output channels divided by the MixBlock's output channels.
+
+  * A: Transformer and BottleNeck run in parallel on a channel split (``R*C`` and ``(1-R)*C``).
+  * B: local-then-global, BottleNeck then Transformer on its output; ``R`` is 0.5 by design.
+  * C: global-then-local, Transformer then BottleNeck on its output; any ``R`` in (0, 1).
+
+Choices made by this project where the description is silent (documented in each class):
+the projection is conv + BN without activation; a block with ``stride=2`` replaces the 1x1
+projection by a 3x3 stride-2 conv (overlapping patch embedding); MixBlocks have no residual
+around the whole block (each inner block has its own); BottleNecks inside MixBlocks use the
+ResNet expansion of 4; there is no explicit positional encoding (the convolutions around the
+Transformer provide position information, as in CPVT/PVTv2).
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule, build_activation_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule
+
+from mmhybrid.models.utils import pad_to_multiple
+from mmhybrid.registry import MODELS
+
+#: Per-head channel count of every TRT-ViT Transformer block (paper).
+TRT_HEAD_DIM = 32
+#: MLP hidden width / embedding width in every TRT-ViT Transformer block (paper).
+TRT_MLP_RATIO = 3
+
+
+def _check_positive_int(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f'{name} must be a positive int, got {value!r}.')
+
+
+@MODELS.register_module()
+class TRTBottleneck(BaseModule):
+    """ResNet bottleneck with a configurable middle kernel (the paper's "BottleNeck", kernel K).
+
+    ``1x1 (in -> mid)`` -> ``KxK, stride (mid -> mid)`` -> ``1x1 (mid -> out)``, each conv followed
+    by BN, ReLU after the first two convs and after the residual sum; ``mid = out / expansion``.
+    The shortcut is the identity, or a strided 1x1 conv + BN when the shape changes
+    (ResNet v1.5: the stride sits on the KxK conv). Every conv+BN pair folds at deploy time
+    (:func:`mmhybrid.models.utils.switch_to_deploy`).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels; must be divisible by ``expansion``.
+        kernel_size (int): Kernel size ``K`` of the middle conv (odd). Defaults to 3.
+        stride (int): Stride of the middle conv (1 or 2). Defaults to 1.
+        expansion (int): ``out_channels / mid_channels``. Defaults to 4.
+        drop_path_rate (float): Stochastic depth on the residual branch. Defaults to 0.
+        norm_cfg (dict): Norm layer of the convs. Defaults to ``dict(type='BN')``.
+        act_cfg (dict): Activation. Defaults to ``dict(type='ReLU')``.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+
+    Shapes:
+        ``(B, in_channels, H, W)`` -> ``(B, out_channels, ceil(H / stride), ceil(W / stride))``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: int = 3,
+                 stride: int = 1,
+                 expansion: int = 4,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU'),
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        for name, value in (('in_channels', in_channels), ('out_channels', out_channels),
+                            ('kernel_size', kernel_size), ('expansion', expansion)):
+            _check_positive_int(name, value)
+        if kernel_size % 2 == 0:
+            raise ValueError(f'kernel_size must be odd so that "same" padding exists, '
+                             f'got {kernel_size}.')
+        if stride not in (1, 2):
+            raise ValueError(f'stride must be 1 or 2, got {stride!r}.')
+        if out_channels % expansion:
+            raise ValueError(f'out_channels ({out_channels}) must be divisible by expansion '
+                             f'({expansion}).')
+        mid_channels = out_channels // expansion
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.stride = stride
+
+        self.conv1 = ConvModule(
+            in_channels, mid_channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.conv2 = ConvModule(
+            mid_channels,
+            mid_channels,
+            kernel_size,
+            stride=stride,
+            padding=kernel_size // 2,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+        self.conv3 = ConvModule(
+            mid_channels, out_channels, 1, norm_cfg=norm_cfg, act_cfg=None)
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = ConvModule(
+                in_channels, out_channels, 1, stride=stride, norm_cfg=norm_cfg, act_cfg=None)
+        else:
+            self.downsample = nn.Identity()
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+        self.act = build_activation_layer(act_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv3(self.conv2(self.conv1(x)))
+        return self.act(self.drop_path(out) + self.downsample(x))
+
+
+class SpatialReductionAttention(BaseModule):
+    """Multi-head self-attention whose keys/values come from a ``S``-times smaller map (PVT).
+
+    With ``sr_ratio = S > 1``, keys and values are computed from the input downsampled by a
+    ``S x S`` stride-``S`` conv followed by LayerNorm, so the cost is ``N * N / S^2`` instead of
+    ``N^2``. A map whose sides are not multiples of ``S`` is zero-padded at the bottom/right
+    first (ceil rounding, a deliberate deviation from PVT's floor), so no query loses its
+    border keys and maps smaller than ``S`` (tiny inputs) still work.
+
+    Args:
+        embed_dims (int): Token width; must be divisible by ``head_dim``.
+        sr_ratio (int): Spatial reduction ``S`` of keys/values. Defaults to 1.
+        head_dim (int): Channels per head. Defaults to 32 (paper).
+        qkv_bias (bool): Bias in the q/kv projections. Defaults to True.
+        attn_drop_rate (float): Dropout on attention weights. Defaults to 0.
+        proj_drop_rate (float): Dropout after the output projection. Defaults to 0.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 sr_ratio: int = 1,
+                 head_dim: int = TRT_HEAD_DIM,
+                 qkv_bias: bool = True,
+                 attn_drop_rate: float = 0.,
+                 proj_drop_rate: float = 0.,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        _check_positive_int('sr_ratio', sr_ratio)
+        if embed_dims % head_dim:
+            raise ValueError(f'embed_dims ({embed_dims}) must be divisible by head_dim '
+                             f'({head_dim}); TRT-ViT fixes the head dim to 32.')
+        self.embed_dims = embed_dims
+        self.num_heads = embed_dims // head_dim
+        self.head_dim = head_dim
+        self.sr_ratio = sr_ratio
+        self.attn_drop_rate = attn_drop_rate
+
+        self.q = nn.Linear(embed_dims, embed_dims, bias=qkv_bias)
+        self.kv = nn.Linear(embed_dims, 2 * embed_dims, bias=qkv_bias)
+        if sr_ratio > 1:
+            self.sr = nn.Conv2d(embed_dims, embed_dims, sr_ratio, stride=sr_ratio)
+            self.norm = nn.LayerNorm(embed_dims)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop_rate)
+
+    def forward(self, x: torch.Tensor, hw_shape: tuple) -> torch.Tensor:
+        """``x``: ``(B, N, C)`` tokens of an ``hw_shape = (H, W)`` map; returns ``(B, N, C)``."""
+        batch, num_tokens, channels = x.shape
+        q = self.q(x).reshape(batch, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+        if self.sr_ratio > 1:
+            kv_source = x.transpose(1, 2).reshape(batch, channels, *hw_shape)
+            kv_source, _ = pad_to_multiple(kv_source, self.sr_ratio)
+            kv_source = self.norm(self.sr(kv_source).flatten(2).transpose(1, 2))
+        else:
+            kv_source = x
+        kv = self.kv(kv_source).reshape(batch, -1, 2, self.num_heads, self.head_dim)
+        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.attn_drop_rate if self.training else 0.)
+        out = out.transpose(1, 2).reshape(batch, num_tokens, channels)
+        return self.proj_drop(self.proj(out))
+
+
+@MODELS.register_module()
+class TRTTransformerBlock(BaseModule):
+    """Pre-norm Transformer block of TRT-ViT operating on NCHW maps.
+
+    ``x = x + DropPath(SRA(LN(x)))``; ``x = x + DropPath(MLP(LN(x)))`` with a GELU MLP of ratio 3
+    and spatial-reduction attention (head dim 32). The map is flattened to tokens inside, so the
+    block drops into a conv network unchanged.
+
+    Args:
+        embed_dims (int): Channels (divisible by 32).
+        sr_ratio (int): Spatial reduction ``S`` of keys/values. Defaults to 1.
+        mlp_ratio (float): Hidden width of the MLP relative to ``embed_dims``. Defaults to 3.
+        head_dim (int): Channels per attention head. Defaults to 32.
+        drop_rate (float): Dropout after the attention/MLP projections. Defaults to 0.
+        attn_drop_rate (float): Dropout on attention weights. Defaults to 0.
+        drop_path_rate (float): Stochastic depth on both residual branches. Defaults to 0.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+
+    Shapes:
+        ``(B, embed_dims, H, W)`` -> ``(B, embed_dims, H, W)``.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 sr_ratio: int = 1,
+                 mlp_ratio: float = TRT_MLP_RATIO,
+                 head_dim: int = TRT_HEAD_DIM,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        _check_positive_int('embed_dims', embed_dims)
+        hidden_dims = int(embed_dims * mlp_ratio)
+        self.embed_dims = embed_dims
+        self.norm1 = nn.LayerNorm(embed_dims)
+        self.attn = SpatialReductionAttention(
+            embed_dims,
+            sr_ratio=sr_ratio,
+            head_dim=head_dim,
+            attn_drop_rate=attn_drop_rate,
+            proj_drop_rate=drop_rate)
+        self.norm2 = nn.LayerNorm(embed_dims)
+        self.mlp = nn.Sequential(
+            nn.Linear(embed_dims, hidden_dims), nn.GELU(), nn.Dropout(drop_rate),
+            nn.Linear(hidden_dims, embed_dims), nn.Dropout(drop_rate))
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        tokens = x.flatten(2).transpose(1, 2)
+        tokens = tokens + self.drop_path(self.attn(self.norm1(tokens), (height, width)))
+        tokens = tokens + self.drop_path(self.mlp(self.norm2(tokens)))
+        return tokens.transpose(1, 2).reshape(batch, channels, height, width)
+
+
+class _MixBlock(BaseModule):
+    """Shared constructor logic of MixBlock A/B/C (see the subclasses).
+
+    Builds ``self.projection`` (conv + BN, no activation: 1x1, or 3x3 stride 2 when the block
+    downsamples) to ``projected_channels``, plus ``self.transformer`` (``transformer_channels``)
+    and ``self.bottleneck`` (``bottleneck_in`` -> ``bottleneck_out``). Subclasses wire them.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, shrink_ratio: float,
+                 sr_ratio: int, kernel_size: int, stride: int, drop_path_rate: float,
+                 norm_cfg: dict, act_cfg: dict, init_cfg: Optional[dict]):
+        super().__init__(init_cfg=init_cfg)
+        name = type(self).__name__
+        _check_positive_int('in_channels', in_channels)
+        _check_positive_int('out_channels', out_channels)
+        if stride not in (1, 2):
+            raise ValueError(f'{name}: stride must be 1 or 2, got {stride!r}.')
+        if not 0. < shrink_ratio < 1.:
+            raise ValueError(f'{name}: shrink_ratio R must lie in (0, 1), got {shrink_ratio!r}.')
+        transformer_channels = out_channels * shrink_ratio
+        if transformer_channels != int(transformer_channels) or \
+                int(transformer_channels) % TRT_HEAD_DIM:
+            raise ValueError(
+                f'{name}: out_channels * shrink_ratio = {out_channels} * {shrink_ratio} = '
+                f'{transformer_channels:g} must be a whole multiple of the head dim '
+                f'{TRT_HEAD_DIM}; pick out_channels accordingly.')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.shrink_ratio = shrink_ratio
+        self.stride = stride
+        self.transformer_channels = int(transformer_channels)
+        self.local_channels = out_channels - self.transformer_channels
+        self._norm_cfg = norm_cfg
+        self._act_cfg = act_cfg
+        self._drop_path_rate = drop_path_rate
+        self._sr_ratio = sr_ratio
+        self._kernel_size = kernel_size
+
+    def _build(self, projected_channels: int, bottleneck_in: int, bottleneck_out: int) -> None:
+        kernel, padding = (1, 0) if self.stride == 1 else (3, 1)
+        self.projection = ConvModule(
+            self.in_channels,
+            projected_channels,
+            kernel,
+            stride=self.stride,
+            padding=padding,
+            norm_cfg=self._norm_cfg,
+            act_cfg=None)
+        self.transformer = TRTTransformerBlock(
+            self.transformer_channels,
+            sr_ratio=self._sr_ratio,
+            drop_path_rate=self._drop_path_rate)
+        self.bottleneck = TRTBottleneck(
+            bottleneck_in,
+            bottleneck_out,
+            kernel_size=self._kernel_size,
+            drop_path_rate=self._drop_path_rate,
+            norm_cfg=self._norm_cfg,
+            act_cfg=self._act_cfg)
+
+
+_MIX_ARGS_DOC = """
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels ``C``.
+        shrink_ratio (float): ``R`` = Transformer output channels / ``C``; ``R * C`` must be a
+            multiple of 32 (the head dim). Defaults to 0.5.
+        sr_ratio (int): Spatial reduction ``S`` of the Transformer's keys/values. Defaults to 1.
+        kernel_size (int): Kernel ``K`` of the BottleNeck's middle conv. Defaults to 3.
+        stride (int): 2 makes the projection a 3x3 stride-2 conv (downsampling block).
+            Defaults to 1.
+        drop_path_rate (float): Stochastic depth of the inner blocks. Defaults to 0.
+        norm_cfg (dict): Norm of the projection and the BottleNeck. Defaults to BN.
+        act_cfg (dict): Activation of the BottleNeck. Defaults to ReLU.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+
+    Shapes:
+        ``(B, in_channels, H, W)`` -> ``(B, out_channels, ceil(H / stride), ceil(W / stride))``.
+"""
+
+
+@MODELS.register_module()
+class MixBlockA(_MixBlock):
+    """MixBlock A of TRT-ViT: Transformer and BottleNeck in parallel on a channel split.
+
+    ``y = proj(x)`` (``C`` channels) is split into ``R*C`` channels for the Transformer and
+    ``(1-R)*C`` for the BottleNeck; the two outputs are concatenated. Kept for the paper's
+    block-level ablation (TRT-ViT itself uses :class:`MixBlockC`).
+    """ + _MIX_ARGS_DOC
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 shrink_ratio: float = 0.5,
+                 sr_ratio: int = 1,
+                 kernel_size: int = 3,
+                 stride: int = 1,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU'),
+                 init_cfg: Optional[dict] = None):
+        super().__init__(in_channels, out_channels, shrink_ratio, sr_ratio, kernel_size, stride,
+                         drop_path_rate, norm_cfg, act_cfg, init_cfg)
+        self._build(out_channels, self.local_channels, self.local_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.projection(x)
+        global_part, local_part = x.split([self.transformer_channels, self.local_channels], 1)
+        return torch.cat([self.transformer(global_part), self.bottleneck(local_part)], dim=1)
+
+
+@MODELS.register_module()
+class MixBlockB(_MixBlock):
+    """MixBlock B of TRT-ViT: local-then-global (BottleNeck, then Transformer on its output).
+
+    ``y = proj(x)`` (``C/2`` channels), ``l = BottleNeck(y)``, ``g = Transformer(l)``, output
+    ``concat(l, g)``. The two parts have equal widths by construction, so ``R`` is fixed at 0.5
+    (the paper's motivation for MixBlock C). Kept for the paper's block-level ablation.
+    """ + _MIX_ARGS_DOC
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 shrink_ratio: float = 0.5,
+                 sr_ratio: int = 1,
+                 kernel_size: int = 3,
+                 stride: int = 1,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU'),
+                 init_cfg: Optional[dict] = None):
+        if shrink_ratio != 0.5:
+            raise ValueError(
+                f'MixBlockB stacks the Transformer on the BottleNeck with equal widths, so its '
+                f'shrink_ratio is fixed at 0.5 (got {shrink_ratio!r}); use MixBlockC for other '
+                f'ratios.')
+        super().__init__(in_channels, out_channels, shrink_ratio, sr_ratio, kernel_size, stride,
+                         drop_path_rate, norm_cfg, act_cfg, init_cfg)
+        self._build(self.local_channels, self.local_channels, self.local_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        local_out = self.bottleneck(self.projection(x))
+        return torch.cat([local_out, self.transformer(local_out)], dim=1)
+
+
+@MODELS.register_module()
+class MixBlockC(_MixBlock):
+    """MixBlock C of TRT-ViT: global-then-local (Transformer, then BottleNeck on its output).
+
+    ``y = proj(x)`` (``R*C`` channels), ``g = Transformer(y)``, ``l = BottleNeck(g)`` with
+    ``(1-R)*C`` output channels (a projection shortcut when ``R != 0.5``), output
+    ``concat(g, l)``. This is the block TRT-ViT uses; the paper sets ``R = 0.5``.
+    """ + _MIX_ARGS_DOC
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 shrink_ratio: float = 0.5,
+                 sr_ratio: int = 1,
+                 kernel_size: int = 3,
+                 stride: int = 1,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU'),
+                 init_cfg: Optional[dict] = None):
+        super().__init__(in_channels, out_channels, shrink_ratio, sr_ratio, kernel_size, stride,
+                         drop_path_rate, norm_cfg, act_cfg, init_cfg)
+        self._build(self.transformer_channels, self.transformer_channels, self.local_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        global_out = self.transformer(self.projection(x))
+        return torch.cat([global_out, self.bottleneck(global_out)], dim=1)
