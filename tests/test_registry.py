@@ -1,6 +1,10 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Configs of mmdet, mmseg and mmpretrain may name mmhybrid classes with or without prefix."""
+import os.path as osp
+
 import pytest
+import torch
+from mmengine.config import Config
 from mmengine.registry import DefaultScope, Registry
 
 import mmhybrid.models as mmhybrid_models
@@ -65,3 +69,35 @@ def test_mirroring_is_idempotent_and_reports_clashes():
         assert mirror_into_downstream([Foo], scopes=['not_installed_lib']) == []
     finally:
         del sys.modules['fake_lib_for_test'], sys.modules['fake_lib_for_test.registry']
+
+
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs')
+
+# (library, config, backbone name): a real config of each library, built through that library's
+# registry with the backbone named both ways.
+CONFIG_CASES = [
+    ('mmseg', 'topformer/topformer_t_ade20k.py', 'TopFormer'),
+    ('mmdet', 'edgevit/retinanet_edgevit-xxs_fpn_1x_coco.py', 'EdgeViT'),
+    ('mmpretrain', 'edgevit/edgevit-xxs_8xb256_in1k.py', 'EdgeViT'),
+]
+
+
+@pytest.mark.parametrize('prefix', ['mmhybrid.', ''], ids=['prefixed', 'plain'])
+@pytest.mark.parametrize('scope,config,name', CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_library_configs_build_with_either_name(scope, config, name, prefix):
+    registry = _downstream_models(scope)
+    cfg = Config.fromfile(osp.join(CONFIGS, config))
+    assert cfg.default_scope == scope
+    model_cfg = cfg.model
+    model_cfg.backbone.type = prefix + name
+    model_cfg.backbone.init_cfg = None
+    if scope == 'mmseg':  # the decode head is an mmhybrid class too
+        model_cfg.decode_head.type = prefix + model_cfg.decode_head.type.split('.')[-1]
+    with DefaultScope.overwrite_default_scope(scope):
+        model = registry.build(model_cfg)
+    assert type(model.backbone).__name__ == name
+    assert type(model.backbone) is MODELS.get(name)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 64, 64), mode='tensor')
+    assert out is not None
