@@ -5,4 +5,5 @@ from mmhybrid.utils import is_library_usable
 __all__ = []
 
 if is_library_usable('mmseg'):
-    pass
+    from .topformer_head import TopFormerHead  # noqa: F401
+    __all__ += ['TopFormerHead']

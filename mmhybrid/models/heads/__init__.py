@@ -5,4 +5,5 @@ from mmhybrid.utils import is_library_usable
 __all__ = []
 
 if is_library_usable('mmpretrain'):
-    pass
+    from .topformer_cls_head import TopFormerClsHead  # noqa: F401
+    __all__ += ['TopFormerClsHead']

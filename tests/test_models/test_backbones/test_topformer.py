@@ -1,0 +1,219 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmhybrid.models import TopFormer
+from mmhybrid.models.layers.topformer_layers import (TopFormerAttention,
+                                                     TopFormerSemanticsInjection)
+from mmhybrid.models.utils import switch_to_deploy
+
+
+def num_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def randomise_bn(model: nn.Module) -> nn.Module:
+    """Give every BN non-trivial statistics and affine parameters (fresh BNs fold to identity)."""
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    return model
+
+
+# Parameter counts of the authors' models (reference-models.md section 4.3), in millions with 3
+# decimals; asserting |diff| < 500 means our count rounds to the same value.
+@pytest.mark.parametrize('arch,expected', [('tiny', 1.370e6), ('small', 2.968e6),
+                                           ('base', 4.958e6)])
+def test_backbone_param_count(arch, expected):
+    assert abs(num_params(TopFormer(arch)) - expected) < 500
+
+
+@pytest.mark.parametrize('alias,arch', [('t', 'tiny'), ('S', 'small'), ('b', 'base')])
+def test_arch_aliases(alias, arch):
+    assert TopFormer(alias).arch == TopFormer(arch).arch
+
+
+def test_tiny_structure_and_key_names():
+    model = TopFormer('tiny')
+    assert model.tap_channels == (16, 32, 64, 96)
+    assert model.embed_dims == 208
+    assert model.out_channels == (16, 128, 128, 128)
+    keys = set(model.state_dict())
+    for key in ['tpm.stem.0.c.weight', 'tpm.stem.0.bn.running_var',
+                'tpm.layer1.conv.0.c.weight', 'tpm.layer1.conv.2.bn.weight',
+                'tpm.layer2.conv.4.c.weight', 'tpm.layer9.conv.4.bn.num_batches_tracked',
+                'trans.transformer_blocks.3.attn.to_q.c.weight',
+                'trans.transformer_blocks.0.attn.to_v.bn.bias',
+                'trans.transformer_blocks.0.attn.proj.1.c.weight',
+                'trans.transformer_blocks.0.mlp.fc1.c.weight',
+                'trans.transformer_blocks.0.mlp.dwconv.bias',
+                'trans.transformer_blocks.0.mlp.fc2.bn.weight',
+                'SIM.1.local_embedding.conv.weight', 'SIM.3.global_act.bn.running_mean',
+                'SIM.2.global_embedding.bn.weight']:
+        assert key in keys, key
+    assert not any(k.startswith(('SIM.0', 'ppa')) for k in keys)
+    assert 'tpm.layer1.conv.4.c.weight' not in keys  # expand ratio 1: no expansion conv
+    # value projection: heads x 32 channels; depthwise 5x5 in row 4
+    assert model.state_dict()['trans.transformer_blocks.0.attn.to_v.c.weight'].shape == (
+        128, 208, 1, 1)
+    assert model.state_dict()['tpm.layer4.conv.2.c.weight'].shape == (48, 1, 5, 5)
+    # the authors' T segmentor has 376 entries, 8 of them in the head (linear_fuse conv + 5 BN
+    # entries, conv_seg weight + bias)
+    assert len(keys) == 368
+
+
+def test_tpm_uses_relu_and_sase_relu6():
+    model = TopFormer('tiny')
+    assert isinstance(model.tpm.stem[1], nn.ReLU)
+    assert isinstance(model.tpm.layer2.conv[1], nn.ReLU)
+    assert isinstance(model.trans.transformer_blocks[0].mlp.act, nn.ReLU6)
+    assert isinstance(model.trans.transformer_blocks[0].attn.proj[0], nn.ReLU6)
+
+
+@pytest.mark.parametrize('size,expected', [
+    ((512, 512), [(64, 64), (32, 32), (16, 16)]),
+    ((375, 500), [(47, 63), (24, 32), (12, 16)]),
+    ((513, 513), [(65, 65), (33, 33), (17, 17)]),
+    ((512, 1024), [(64, 128), (32, 64), (16, 32)]),
+])
+def test_dense_any_input_size(size, expected):
+    model = TopFormer('tiny').eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, *size))
+    assert [tuple(o.shape[-2:]) for o in outs] == expected
+    assert all(o.shape[:2] == (1, 128) for o in outs)
+
+
+@pytest.mark.parametrize('arch,channels', [('small', 192), ('base', 256)])
+def test_dense_batch2_other_archs(arch, channels):
+    model = TopFormer(arch).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(2, 3, 96, 80))
+    assert [tuple(o.shape) for o in outs] == [(2, channels, 12, 10), (2, channels, 6, 5),
+                                              (2, channels, 3, 3)]
+
+
+def test_token_grid_is_ceil_of_one_64th():
+    model = TopFormer('tiny')
+    taps = model.tpm(torch.rand(1, 3, 500, 375))
+    assert [tuple(t.shape[-2:]) for t in taps] == [(125, 94), (63, 47), (32, 24), (16, 12)]
+    assert tuple(model.ppa(taps).shape) == (1, 208, 8, 6)
+
+
+def test_out_indices_for_detection_and_errors():
+    model = TopFormer('tiny', out_indices=(0, -3, 2, -1)).eval()
+    outs = model(torch.rand(1, 3, 64, 64))
+    assert model.out_indices == (0, 1, 2, 3)
+    assert [tuple(o.shape) for o in outs] == [(1, 16, 16, 16), (1, 128, 8, 8), (1, 128, 4, 4),
+                                              (1, 128, 2, 2)]
+    with pytest.raises(ValueError, match='out of range'):
+        TopFormer('tiny', out_indices=(4, ))
+    with pytest.raises(ValueError, match='out of range'):
+        TopFormer('tiny', mode='global', out_indices=5)
+
+
+def test_global_mode_for_classification():
+    model = TopFormer('tiny', mode='global').eval()
+    assert not hasattr(model, 'SIM')
+    assert not any(k.startswith('SIM') for k in model.state_dict())
+    (semantics, ) = model(torch.rand(2, 3, 224, 224))
+    assert tuple(semantics.shape) == (2, 208, 4, 4)
+    all_outs = TopFormer('tiny', mode='global', out_indices=range(5)).eval()(
+        torch.rand(1, 3, 64, 64))
+    assert [o.shape[1] for o in all_outs] == [16, 32, 64, 96, 208]
+    with pytest.raises(ValueError, match='mode must be one of'):
+        TopFormer('tiny', mode='cls')
+
+
+def test_custom_arch_and_validation():
+    arch = dict(layer_cfgs=[[3, 1, 8, 2], [3, 2, 16, 2], [3, 2, 24, 2]], tap_indices=[0, 1, 2],
+                num_heads=2, injection_channels=[16, 32], depth=1)
+    model = TopFormer(arch)
+    outs = model(torch.rand(1, 3, 64, 64))
+    assert [tuple(o.shape) for o in outs] == [(1, 16, 8, 8), (1, 32, 4, 4)]
+    with pytest.raises(ValueError, match=r"misses \['num_heads'\]"):
+        TopFormer({k: v for k, v in arch.items() if k != 'num_heads'})
+    with pytest.raises(ValueError, match='Unknown keys'):
+        TopFormer({**arch, 'channels': [1]})
+    with pytest.raises(ValueError, match='Unknown TopFormer arch'):
+        TopFormer('huge')
+    with pytest.raises(ValueError, match='last tap index'):
+        TopFormer({**arch, 'tap_indices': [0, 1]})
+    with pytest.raises(ValueError, match='one value per injected scale'):
+        TopFormer({**arch, 'injection_channels': [16]})
+    with pytest.raises(ValueError, match='strictly increasing'):
+        TopFormer({**arch, 'tap_indices': [1, 0, 2]})
+
+
+def test_attention_logits_are_not_scaled():
+    torch.manual_seed(1)
+    attn = randomise_bn(TopFormerAttention(dim=12, key_dim=4, num_heads=2, attn_ratio=2)).eval()
+    x = torch.randn(2, 12, 3, 5)
+    q = attn.to_q(x).flatten(2).reshape(2, 2, 4, 15)
+    k = attn.to_k(x).flatten(2).reshape(2, 2, 4, 15)
+    v = attn.to_v(x).flatten(2).reshape(2, 2, 8, 15)
+    weights = torch.einsum('bhcn,bhcm->bhnm', q, k).softmax(-1)  # no 1/sqrt(4)
+    expected = attn.proj(torch.einsum('bhnm,bhcm->bhcn', weights, v).reshape(2, 16, 3, 5))
+    torch.testing.assert_close(attn(x), expected)
+
+
+def test_injection_applies_h_sigmoid_before_upsampling():
+    sim = randomise_bn(TopFormerSemanticsInjection(6, 4, 8)).eval()
+    x_local, x_global = torch.randn(1, 6, 7, 9), torch.randn(1, 4, 2, 3)
+    up = dict(size=(7, 9), mode='bilinear', align_corners=False)
+    gate = F.interpolate(F.relu6(sim.global_act(x_global) + 3) / 6, **up)
+    expected = sim.local_embedding(x_local) * gate + F.interpolate(
+        sim.global_embedding(x_global), **up)
+    torch.testing.assert_close(sim(x_local, x_global), expected)
+
+
+def test_init_weights_without_init_cfg():
+    model = TopFormer('tiny', norm_cfg=dict(type='BN'))
+    model.init_weights()
+    block = model.trans.transformer_blocks[0]
+    assert torch.all(block.attn.proj[1].bn.weight == 0)  # residual branch starts as identity
+    assert torch.all(block.attn.to_q.bn.weight == 1)
+    conv = model.tpm.layer4.conv[0].c  # 1x1 expansion 16 -> 48: std sqrt(2 / 48)
+    assert abs(conv.weight.std().item() / (2 / 48)**0.5 - 1) < 0.1
+
+
+def test_frozen_stages_and_norm_eval():
+    model = TopFormer('tiny', frozen_stages=1)
+    model.train()
+    frozen = [model.tpm.stem] + [getattr(model.tpm, f'layer{i}') for i in range(1, 6)]
+    for module in frozen:
+        assert not module.training
+        assert all(not p.requires_grad for p in module.parameters())
+    assert model.tpm.layer6.training
+    assert all(p.requires_grad for p in model.tpm.layer6.parameters())
+    assert all(p.requires_grad for p in model.trans.parameters())
+
+    model = TopFormer('tiny', frozen_stages=4).train()
+    assert all(not p.requires_grad for p in model.tpm.parameters())
+    assert all(not p.requires_grad for p in model.trans.parameters())
+    assert all(p.requires_grad for p in model.SIM.parameters())
+    with pytest.raises(ValueError, match='frozen_stages'):
+        TopFormer('tiny', frozen_stages=5)
+
+    model = TopFormer('tiny', norm_eval=True).train()
+    assert all(not m.training for m in model.modules() if isinstance(m, _BatchNorm))
+    assert model.trans.training
+
+
+@pytest.mark.parametrize('mode', ['dense', 'global'])
+def test_switch_to_deploy_matches_eager(mode):
+    model = randomise_bn(TopFormer('tiny', mode=mode)).eval()
+    x = torch.rand(2, 3, 96, 128)
+    with torch.no_grad():
+        expected = model(x)
+        switch_to_deploy(model)
+        outs = model(x)
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+    for out, ref in zip(outs, expected):
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
