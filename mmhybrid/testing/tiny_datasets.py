@@ -464,9 +464,9 @@ def make_coco(root: str,
 
     Layout: ``train2017/%012d.jpg``, ``val2017/%012d.jpg`` and
     ``annotations/instances_{train,val}2017.json`` with the 80 real categories and ids.
-    Every image holds 1-4 non-overlapping objects; each annotation has a polygon
-    ``segmentation`` (the exact polygon that was drawn), ``bbox`` ``[x, y, w, h]`` and ``area``
-    of the drawn pixels, ``iscrowd=0`` and a unique id.
+    Every image holds 1-4 non-overlapping objects, fully inside the image; each annotation has
+    a polygon ``segmentation`` (the exact polygon that was drawn), the polygon's tight ``bbox``
+    ``[x, y, w, h]`` and ``area``, ``iscrowd=0`` and a unique id.
 
     Returns:
         str: ``<root>/coco``, the ``data_root`` of ``mmdet::_base_/datasets/coco_{detection,instance}.py``
@@ -490,7 +490,7 @@ def make_coco(root: str,
             images.append(
                 dict(id=image_id, file_name=file_name, width=size[0], height=size[1], license=1))
             for obj in objects:
-                ys, xs = np.nonzero(obj.mask)
+                xs, ys = obj.polygon[:, 0], obj.polygon[:, 1]
                 ann_id += 1
                 annotations.append(
                     dict(
@@ -498,12 +498,14 @@ def make_coco(root: str,
                         image_id=image_id,
                         category_id=cat_ids[obj.look_index],
                         segmentation=[[round(float(v), 2) for v in obj.polygon.reshape(-1)]],
-                        area=float(obj.mask.sum()),
+                        # shoelace area and tight bounds of the polygon, like the real COCO
+                        area=float(abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))
+                                   / 2),
                         bbox=[
                             float(xs.min()),
                             float(ys.min()),
-                            float(xs.max() - xs.min() + 1),
-                            float(ys.max() - ys.min() + 1)
+                            float(xs.max() - xs.min()),
+                            float(ys.max() - ys.min())
                         ],
                         iscrowd=0))
         coco = dict(
