@@ -1,0 +1,146 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""The converter against checkpoints written in the authors' key layout (random weights)."""
+import argparse
+import importlib.util
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+from torch.nn.modules.batchnorm import _BatchNorm
+
+pytest.importorskip('mmseg')
+pytest.importorskip('mmpretrain')
+from mmpretrain.registry import MODELS as PRETRAIN_MODELS  # noqa: E402
+from mmseg.registry import MODELS as SEG_MODELS  # noqa: E402
+
+from mmhybrid.models import TopFormer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_converter():
+    path = ROOT / 'tools' / 'model_converters' / 'topformer2mmhybrid.py'
+    spec = importlib.util.spec_from_file_location('topformer2mmhybrid', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+converter = load_converter()
+
+
+def randomise(model):
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def build_segmentor():
+    init_default_scope('mmseg')
+    return randomise(SEG_MODELS.build(dict(
+        type='EncoderDecoder',
+        backbone=dict(type='mmhybrid.TopFormer', arch='tiny'),
+        decode_head=dict(type='mmhybrid.TopFormerHead', in_channels=[128] * 3, channels=128,
+                         depthwise_fuse=True, num_classes=150, norm_cfg=dict(type='BN')))))
+
+
+def build_classifier():
+    init_default_scope('mmpretrain')
+    return randomise(PRETRAIN_MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='mmhybrid.TopFormer', arch='tiny', mode='global'),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='mmhybrid.TopFormerClsHead', num_classes=1000, in_channels=208))))
+
+
+def to_legacy(key):
+    """The authors' pre-release spelling of a released key."""
+    legacy = {v: k for k, v in converter.LEGACY_NAMES.items()}
+    return '.'.join(legacy.get(part, part) for part in key.split('.'))
+
+
+def test_imagenet_checkpoint_prefers_ema_and_loads_strictly(tmp_path):
+    model = build_classifier()
+    authors = OrderedDict((k[len('backbone.'):] if k.startswith('backbone.') else k, v.clone())
+                          for k, v in model.state_dict().items())
+    assert all(k.startswith(('tpm.', 'trans.', 'head.bn.', 'head.l.')) for k in authors)
+    noisy = OrderedDict((k, v + 1) if v.is_floating_point() else (k, v)
+                        for k, v in authors.items())
+    src, dst = tmp_path / 'topformer-T-224-66.2.pth', tmp_path / 'converted.pth'
+    torch.save(dict(state_dict_ema=authors, state_dict=noisy, epoch=599), src)
+    converter.main([str(src), str(dst)])
+
+    converted = torch.load(dst, map_location='cpu')
+    assert converted['meta']['task'] == 'classification'
+    fresh = build_classifier()
+    fresh.load_state_dict(converted['state_dict'], strict=True)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x, mode='tensor'), model(x, mode='tensor'))
+
+    # the same file initialises a segmentation backbone (SIM weights are new, hence not strict)
+    backbone = TopFormer('tiny', init_cfg=dict(type='Pretrained', checkpoint=str(dst),
+                                               prefix='backbone.'))
+    backbone.init_weights()
+    torch.testing.assert_close(backbone.tpm.layer3.conv[2].c.weight,
+                               model.backbone.tpm.layer3.conv[2].c.weight)
+
+
+def test_ade20k_checkpoint_with_legacy_names_loads_strictly(tmp_path):
+    model = build_segmentor()
+    state_dict = model.state_dict()
+    assert len(state_dict) == 376  # as the authors' TopFormer-T segmentor
+    authors = OrderedDict((to_legacy(k), v.clone()) for k, v in state_dict.items())
+    assert any('fuse_blocks.1.to_feat1' in k for k in authors)
+    assert any(k.startswith('backbone.patch_embed.') for k in authors)
+    classes = tuple(f'class{i}' for i in range(150))
+    src, dst = tmp_path / 'TopFormer-T_512x512_2x8_160k-33.6.pth', tmp_path / 'converted.pth'
+    torch.save(dict(meta=dict(CLASSES=classes, PALETTE=[[i, i, i] for i in range(150)]),
+                    state_dict=authors, optimizer=dict()), src)
+    converter.main([str(src), str(dst)])
+
+    converted = torch.load(dst, map_location='cpu')
+    assert converted['meta']['task'] == 'segmentation'
+    assert converted['meta']['dataset_meta']['classes'] == classes
+    assert 'optimizer' not in converted
+    fresh = build_segmentor()
+    fresh.load_state_dict(converted['state_dict'], strict=True)
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x, mode='tensor'), model(x, mode='tensor'))
+
+
+def test_raw_and_model_wrappers_and_ddp_prefix():
+    weights = OrderedDict([('module.patch_embed.stem.0.c.weight', torch.zeros(1)),
+                           ('module.head.l.bias', torch.zeros(1))])
+    for checkpoint in (weights, dict(model=weights)):
+        converted, kind = converter.convert(checkpoint)
+        assert kind == 'classification'
+        assert list(converted) == ['backbone.tpm.stem.0.c.weight', 'head.l.bias']
+
+
+def test_unknown_keys_are_an_error():
+    with pytest.raises(KeyError, match='do not belong'):
+        converter.convert(dict(state_dict={'tpm.stem.0.c.weight': torch.zeros(1),
+                                           'fc.weight': torch.zeros(1)}))
+    with pytest.raises(KeyError, match='segmentor'):
+        converter.convert(dict(state_dict={'backbone.tpm.stem.0.c.weight': torch.zeros(1),
+                                           'neck.conv.weight': torch.zeros(1)}))
+    with pytest.raises(ValueError, match='Cannot find the weights'):
+        converter.convert(dict(epoch=1, args='x'))
+
+
+def test_pickled_namespace_needs_allow_pickle(tmp_path):
+    src, dst = tmp_path / 'timm.pth', tmp_path / 'out.pth'
+    torch.save(dict(state_dict_ema={'tpm.stem.0.c.weight': torch.zeros(1)},
+                    args=argparse.Namespace(model='topformer')), src)
+    with pytest.raises(SystemExit, match='--allow-pickle'):
+        converter.main([str(src), str(dst)])
+    converter.main([str(src), str(dst), '--allow-pickle'])
+    assert list(torch.load(dst)['state_dict']) == ['backbone.tpm.stem.0.c.weight']
