@@ -5,7 +5,9 @@
 model: every dataloader points at the matching tiny dataset of :mod:`.tiny_datasets`, image
 sizes in pipelines / data preprocessors / sliding-window inference shrink by one common
 factor (so a 512 crop becomes 64 px and the ratios between sizes survive), training stops after
-one iteration, SyncBN becomes BN, pretrained checkpoints and checkpoint saving are dropped.
+one iteration (:class:`SmokeStopHook`; the configured schedule itself is kept and built), one
+validation pass follows, SyncBN becomes BN, pretrained checkpoints and checkpoint saving are
+dropped.
 :func:`run_smoke_training` then builds the ``Runner``, trains, and returns the losses seen and
 the metrics of the one validation pass.
 
@@ -26,8 +28,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
 
-__all__ = ['make_smoke_config', 'run_smoke_training', 'SmokeResult', 'TINY_SIZES']
+__all__ = [
+    'make_smoke_config', 'run_smoke_training', 'SmokeResult', 'SmokeStopHook', 'TINY_SIZES'
+]
 
 #: Shortest side the main training size is shrunk to, per task (default scope).
 TINY_SIZES = dict(mmseg=64, mmdet=96, mmpretrain=64)
@@ -230,6 +235,16 @@ def _strip_model(node: Any) -> None:
             _strip_model(item)
 
 
+def _zero_score_thresholds(node: Any) -> None:
+    """Set every ``score_thr`` in a (nested) detector ``test_cfg`` to 0, in place."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'score_thr' and isinstance(value, (int, float)):
+                node[key] = 0.
+            else:
+                _zero_score_thresholds(value)
+
+
 # ----------------------------------------------------------------------------------------------
 # Public API
 # ----------------------------------------------------------------------------------------------
@@ -307,21 +322,26 @@ def make_smoke_config(cfg_or_path: Union[str, Config],
         test_cfg = model.get('test_cfg')
         if isinstance(test_cfg, dict) and test_cfg.get('mode') == 'slide':
             _scale_sizes_in(test_cfg, factor, keys=('crop_size', 'stride'))
+        # A detector after one step from random init may score every box below the usual 0.05,
+        # leaving the evaluator nothing to measure: keep all boxes.
+        _zero_score_thresholds(test_cfg)
     cfg.pop('sync_bn', None)
     cfg.load_from = None
     cfg.resume = False
 
     # ---- schedule ----------------------------------------------------------------------------
+    # The schedule (max_iters / max_epochs, param_scheduler) stays as configured, so a scheduler
+    # that contradicts it still fails here; SmokeStopHook ends training after the first
+    # iteration, and a validation pass follows it.
     train_cfg = cfg.get('train_cfg')
     if train_cfg is not None:
         train_cfg.pop('dynamic_intervals', None)
-        if 'max_iters' in train_cfg or 'IterBased' in str(train_cfg.get('type', '')):
-            train_cfg['max_iters'] = 1
-        else:
-            train_cfg['max_epochs'] = 1
         train_cfg['val_interval'] = 1
         if 'val_begin' in train_cfg:
             train_cfg['val_begin'] = 1
+    custom_hooks = [h for h in cfg.get('custom_hooks', None) or []
+                    if _plain_type(h) != 'SmokeStopHook']
+    cfg.custom_hooks = custom_hooks + [dict(type='SmokeStopHook', num_iters=1)]
     if not with_val:
         cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     optim_wrapper = cfg.get('optim_wrapper')
@@ -351,6 +371,29 @@ def make_smoke_config(cfg_or_path: Union[str, Config],
     return cfg
 
 
+@HOOKS.register_module()
+class SmokeStopHook(Hook):
+    """Stops training after ``num_iters`` iterations, whatever the loop (iteration- or
+    epoch-based) and its configured length; the loop still runs its validation for that
+    epoch / iteration when ``val_interval`` is 1.
+
+    Registered in MMEngine's root ``HOOKS``, so every downstream scope finds it.
+
+    Args:
+        num_iters (int): Training iterations to run. Defaults to 1.
+    """
+    priority = 'VERY_LOW'
+
+    def __init__(self, num_iters: int = 1) -> None:
+        if num_iters < 1:
+            raise ValueError(f'num_iters must be >= 1, got {num_iters}')
+        self.num_iters = num_iters
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 >= self.num_iters:  # runner.iter counts from 0 and is not yet bumped
+            runner.train_loop.stop_training = True
+
+
 @dataclass
 class SmokeResult:
     """What a smoke run produced: the total loss of each training iteration and the metrics
@@ -369,7 +412,7 @@ class _SmokeRecorder(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if outputs is None or 'loss' not in outputs:
             raise RuntimeError('the model returned no "loss" from train_step')
-        self.result.losses.append(float(outputs['loss']))
+        self.result.losses.append(float(outputs['loss'].detach()))
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         self.result.val_metrics = dict(metrics or {})
