@@ -368,6 +368,9 @@ def make_smoke_config(cfg_or_path: Union[str, Config],
     cfg.experiment_name = f'smoke_{stem}_{uuid.uuid4().hex[:8]}'
     if cfg.get('visualizer'):
         cfg.visualizer.pop('name', None)
+    # The Runner prints and dumps the config several times; formatting it with yapf costs ~0.5 s
+    # each, more than the training step itself.
+    object.__setattr__(cfg, '_format_python_code', False)
     return cfg
 
 
@@ -412,7 +415,8 @@ class _SmokeRecorder(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if outputs is None or 'loss' not in outputs:
             raise RuntimeError('the model returned no "loss" from train_step')
-        self.result.losses.append(float(outputs['loss'].detach()))
+        loss = outputs['loss']
+        self.result.losses.append(float(loss.detach() if hasattr(loss, 'detach') else loss))
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         self.result.val_metrics = dict(metrics or {})
