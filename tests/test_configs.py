@@ -153,6 +153,16 @@ def test_harness_shrinks_detection_config(tiny_data_roots, tmp_path):
     assert smoke.train_dataloader.dataset.times == 1
     assert smoke.train_cfg.max_epochs == 25
     assert smoke.val_evaluator.ann_file.startswith(tiny_data_roots['coco'])
+    assert (smoke.model.test_cfg.nms_pre, smoke.model.test_cfg.max_per_img) == (200, 50)
+
+
+def test_harness_caps_two_stage_detector_sampling(tiny_data_roots, tmp_path):
+    model = make_smoke_config(
+        _stock_config('mask-rcnn', tmp_path), tiny_data_roots, str(tmp_path)).model
+    assert model.train_cfg.rpn_proposal.max_per_img == 50
+    assert model.train_cfg.rpn.sampler.num == 64 and model.train_cfg.rcnn.sampler.num == 64
+    assert model.train_cfg.rcnn.mask_size == 28  # not a count: untouched
+    assert model.test_cfg.rpn.nms_pre == 200 and model.test_cfg.rcnn.max_per_img == 50
 
 
 def test_harness_shrinks_classification_config(tiny_data_roots, tmp_path):
