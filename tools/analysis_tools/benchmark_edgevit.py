@@ -51,7 +51,6 @@ def build_classifier(arch: str) -> nn.Module:
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'edgevit', f'edgevit-{arch}_8xb256_in1k.py'))
     cfg.model.pop('train_cfg', None)
     model = MODELS.build(cfg.model)
-    model.init_weights()
     return TensorClassifier(model)
 
 
@@ -160,7 +159,6 @@ def main():
         randomise_bn_statistics(classifier)
         benchmark(f'EdgeViT-{arch.upper()} classifier', classifier, args.cls_size, args)
         backbone = EdgeViT(arch)
-        backbone.init_weights()
         randomise_bn_statistics(backbone)
         benchmark(f'EdgeViT-{arch.upper()} backbone', backbone, args.backbone_size, args)
 
