@@ -1,0 +1,102 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Time one module in several execution modes and check each against eager PyTorch.
+
+Modes:
+
+* ``eager``: the module as built (BatchNorm separate), ``torch.inference_mode``;
+* ``fused``: a copy after :func:`mmhybrid.models.utils.switch_to_deploy` (conv+BN folded,
+  blocks re-parameterised);
+* ``onnxruntime``: the fused copy exported to ONNX (opset 17) and run by onnxruntime with the
+  same number of intra-op threads as PyTorch.
+
+Every non-eager mode's outputs are compared with eager ones before timing; the relative error
+(max |diff| / max |eager|) is reported with the timings.
+
+Example:
+    >>> from mmhybrid.analysis import build_task_model, compare_modes
+    >>> task = build_task_model('configs/trt_vit/trt-vit-a_8xb128_in1k.py')
+    >>> rows = compare_modes(task.module, task.make_inputs(), warmup=3, runs=10)
+    >>> {r.mode: round(r.latency.median_ms, 1) for r in rows}
+"""
+import copy
+import os
+import os.path as osp
+import tempfile
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from .latency import LatencyResult, benchmark_onnxruntime, benchmark_torch, make_ort_session
+from .onnx_export import export_onnx, flatten_outputs, relative_error
+
+__all__ = ['MODES', 'ModeMeasurement', 'compare_modes']
+
+MODES = ('eager', 'fused', 'onnxruntime')
+
+
+@dataclass
+class ModeMeasurement:
+    """One mode's latency and its largest relative output error vs eager (0 for eager)."""
+    mode: str
+    latency: LatencyResult
+    rel_error: float = 0.
+
+    def to_dict(self) -> dict:
+        return dict(mode=self.mode, rel_error=self.rel_error, **self.latency.to_dict())
+
+
+def compare_modes(module: nn.Module,
+                  inputs: torch.Tensor,
+                  modes: Sequence[str] = MODES,
+                  warmup: int = 5,
+                  runs: int = 20,
+                  threads: Optional[int] = None,
+                  opset: int = 17,
+                  workdir: Optional[str] = None,
+                  measure_memory: bool = True) -> List[ModeMeasurement]:
+    """Measure ``module(inputs)`` in each of ``modes`` (see the module docstring).
+
+    ``module`` itself is left unchanged (fusion works on a deep copy). ``threads`` sets the
+    onnxruntime intra-op threads (default: PyTorch's current count).
+    """
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise ValueError(f'unknown modes {sorted(unknown)}; choose from {MODES}.')
+    module.eval()
+    with torch.inference_mode():
+        reference = [t.cpu().numpy() for t in flatten_outputs(module(inputs))]
+    results = []
+    if 'eager' in modes:
+        results.append(ModeMeasurement('eager', benchmark_torch(
+            module, inputs, warmup, runs, backend='torch eager',
+            measure_memory=measure_memory)))
+    if 'fused' not in modes and 'onnxruntime' not in modes:
+        return results
+    from mmhybrid.models.utils import switch_to_deploy
+    fused = switch_to_deploy(copy.deepcopy(module))
+    if 'fused' in modes:
+        with torch.inference_mode():
+            error = max(relative_error(
+                [t.cpu().numpy() for t in flatten_outputs(fused(inputs))], reference))
+        results.append(ModeMeasurement('fused', benchmark_torch(
+            fused, inputs, warmup, runs, backend='torch fused',
+            measure_memory=measure_memory), error))
+    if 'onnxruntime' in modes:
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            path = osp.join(tmp, 'model.onnx')
+            cpu_inputs = inputs.detach().cpu()
+            export_onnx(fused.cpu(), cpu_inputs, path, opset=opset)
+            fused.to(inputs.device)
+            session = make_ort_session(path, threads=threads,
+                                       device=inputs.device.type)
+            array = cpu_inputs.numpy()
+            error = max(relative_error(session.run(None, {'input': array}), reference))
+            latency = benchmark_onnxruntime(session, array, warmup, runs,
+                                            measure_memory=measure_memory)
+            del session
+            if osp.exists(path):
+                os.remove(path)
+        results.append(ModeMeasurement('onnxruntime', latency, error))
+    return results

@@ -1,0 +1,164 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""ONNX export with an onnxruntime parity check.
+
+:func:`export_onnx` traces a module (TorchScript-based exporter, ``dynamo=False``, opset 17 by
+default) and :func:`check_onnx_parity` runs the file in onnxruntime and compares every output
+with PyTorch's. The error measure is the *relative* one used across mmhybrid:
+
+    ``max |onnx - torch| / max |torch|``  per output, the maximum over outputs,
+
+and the default tolerance is ``1e-4``. With ``dynamic=True`` batch, height and width are
+dynamic axes; since a traced graph can silently freeze shape-dependent Python logic (padding
+amounts, window counts), parity is then also checked at a second input size and batch 2.
+"""
+import os
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+__all__ = [
+    'DEFAULT_RTOL', 'OnnxParityError', 'ParityResult', 'flatten_outputs', 'relative_error',
+    'export_onnx', 'check_onnx_parity', 'export_and_check'
+]
+
+DEFAULT_RTOL = 1e-4
+
+
+class OnnxParityError(AssertionError):
+    """onnxruntime's outputs differ from PyTorch's by more than the tolerance."""
+
+
+def flatten_outputs(outputs) -> List[torch.Tensor]:
+    """A model's tensor / tuple / list / dict outputs as a flat list of tensors."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    flat = []
+    for item in outputs:
+        flat.extend(flatten_outputs(item))
+    return flat
+
+
+def relative_error(got: Sequence[np.ndarray], expected: Sequence[np.ndarray]) -> List[float]:
+    """``max |got - expected| / max |expected|`` for each pair of arrays."""
+    if len(got) != len(expected):
+        raise OnnxParityError(f'{len(got)} outputs, expected {len(expected)}.')
+    errors = []
+    for g, e in zip(got, expected):
+        g, e = np.asarray(g, dtype=np.float64), np.asarray(e, dtype=np.float64)
+        if g.shape != e.shape:
+            raise OnnxParityError(f'output shape {g.shape}, expected {e.shape}.')
+        errors.append(float(np.abs(g - e).max() / max(np.abs(e).max(), 1e-12)) if e.size else 0.)
+    return errors
+
+
+@dataclass
+class ParityResult:
+    """Relative errors of onnxruntime vs PyTorch, per checked input shape."""
+    rtol: float
+    errors: Dict[Tuple[int, ...], List[float]] = field(default_factory=dict)
+
+    @property
+    def max_error(self) -> float:
+        return max((max(e) for e in self.errors.values() if e), default=0.)
+
+    @property
+    def passed(self) -> bool:
+        return self.max_error <= self.rtol
+
+
+def _output_names(num: int) -> List[str]:
+    return ['output'] if num == 1 else [f'output{i}' for i in range(num)]
+
+
+@torch.no_grad()
+def export_onnx(module: nn.Module,
+                inputs: torch.Tensor,
+                path: str,
+                opset: int = 17,
+                dynamic: bool = False) -> List[str]:
+    """Export ``module(inputs)`` to ``path``; returns the output names.
+
+    The input is named ``input``; outputs ``output`` (one) or ``output0..N`` (several, in the
+    order of the flattened tuple). ``dynamic`` marks batch / height / width as dynamic axes of
+    the input and of every 4-D output (batch only for others).
+    """
+    module.eval()
+    outputs = flatten_outputs(module(inputs))
+    names = _output_names(len(outputs))
+    dynamic_axes = None
+    if dynamic:
+        dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
+        for i, (name, out) in enumerate(zip(names, outputs)):
+            dynamic_axes[name] = {0: 'batch', 2: f'height{i}', 3: f'width{i}'} \
+                if out.dim() == 4 else {0: 'batch'}
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    try:
+        torch.onnx.export(
+            module, (inputs, ), path, opset_version=opset, dynamo=False,
+            input_names=['input'], output_names=names, dynamic_axes=dynamic_axes,
+            do_constant_folding=True)
+    except Exception as exc:  # the exporter's errors carry the whole graph: keep the gist
+        message = str(exc).split('[Caused by', 1)[0].strip()
+        hint = (' This graph cannot have dynamic height/width (e.g. adaptive pooling to a '
+                'size computed from the input); export without --dynamic at the deployment '
+                'size.') if dynamic else ''
+        raise RuntimeError(f'ONNX export of {type(module).__name__} failed: '
+                           f'{type(exc).__name__}: {message[:500]}.{hint}') from None
+    return names
+
+
+@torch.no_grad()
+def check_onnx_parity(path: str,
+                      module: nn.Module,
+                      inputs: Sequence[torch.Tensor],
+                      rtol: float = DEFAULT_RTOL,
+                      session=None,
+                      raise_error: bool = True) -> ParityResult:
+    """Run the ONNX file on each input in onnxruntime (CPU) and compare with ``module``.
+
+    Raises:
+        OnnxParityError: if an output differs by more than ``rtol`` (relative, see the module
+            docstring) and ``raise_error``.
+    """
+    from .latency import make_ort_session
+    session = session or make_ort_session(path)
+    module.eval()
+    result = ParityResult(rtol=rtol)
+    for x in inputs:
+        expected = [t.detach().cpu().numpy() for t in flatten_outputs(module(x))]
+        got = session.run(None, {session.get_inputs()[0].name: x.detach().cpu().numpy()})
+        result.errors[tuple(x.shape)] = relative_error(got, expected)
+    if raise_error and not result.passed:
+        details = '; '.join(f'{list(shape)}: max {max(errs):.2e}'
+                            for shape, errs in result.errors.items())
+        raise OnnxParityError(
+            f'onnxruntime differs from PyTorch by more than rtol={rtol:g} ({details}) for '
+            f'{path}. If only a dynamic-shape check fails, the graph depends on the input size: '
+            'export without --dynamic at the deployment size.')
+    return result
+
+
+def export_and_check(module: nn.Module,
+                     inputs: torch.Tensor,
+                     path: str,
+                     opset: int = 17,
+                     dynamic: bool = False,
+                     rtol: float = DEFAULT_RTOL,
+                     extra_shape: Optional[Sequence[int]] = None) -> ParityResult:
+    """:func:`export_onnx` then :func:`check_onnx_parity` on ``inputs`` and, when ``dynamic``,
+    also on a batch-2 input of ``extra_shape`` (default: H + 32, W + 64)."""
+    export_onnx(module, inputs, path, opset=opset, dynamic=dynamic)
+    checks = [inputs]
+    if dynamic:
+        height, width = extra_shape or (inputs.shape[2] + 32, inputs.shape[3] + 64)
+        generator = torch.Generator().manual_seed(1)
+        checks.append(
+            torch.randn(2, inputs.shape[1], height, width, generator=generator).to(inputs))
+    return check_onnx_parity(path, module, checks, rtol=rtol)

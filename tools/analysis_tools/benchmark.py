@@ -1,0 +1,127 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Inference latency, throughput and peak memory of any cls / det / seg config.
+
+Measures the module described in :mod:`mmhybrid.analysis.task_model` (classifier logits,
+segmentor ``EncoderDecoder`` in tensor mode, detector backbone + neck; ``--part backbone`` for
+the backbone alone) on random inputs: ``--warmup`` untimed runs, then ``--runs`` timed runs;
+reports the median, the spread (IQR, min, max), images/s, peak memory and the thread count
+(protocol and memory definitions: :mod:`mmhybrid.analysis.latency`). Examples::
+
+    python tools/analysis_tools/benchmark.py configs/edgevit/edgevit-xxs_8xb256_in1k.py
+    python tools/analysis_tools/benchmark.py configs/topformer/topformer_t_ade20k.py \\
+        --shape 512 512 --deploy --backend onnxruntime --threads 4
+    python tools/analysis_tools/benchmark.py configs/hatnet/hatnet-tiny_8xb128_in1k.py \\
+        --compare --out work_dirs/hatnet-tiny-latency.json
+
+``--backend onnxruntime`` exports the (``--deploy``: folded) model to a temporary ONNX file,
+checks it against PyTorch (1e-4 relative) and times onnxruntime with the same thread count.
+``--compare`` times eager, fused and onnxruntime in one go and prints ratios.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import tempfile
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
+
+import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+from mmhybrid.analysis import (benchmark_onnxruntime, benchmark_torch,  # noqa: E402
+                               build_task_model, compare_modes, export_and_check,
+                               machine_info, make_ort_session, set_num_threads)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help="config file, or e.g. 'mmpretrain::resnet/xxx.py'")
+    parser.add_argument('--checkpoint', help='weights (default: random init; latency does not '
+                        'depend on the values)')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input size; default: the size the config evaluates at')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--part', choices=['model', 'backbone'], default='model')
+    parser.add_argument('--deploy', action='store_true',
+                        help='fold conv+BN / re-parameterise (switch_to_deploy) first')
+    parser.add_argument('--backend', choices=['torch', 'onnxruntime'], default='torch')
+    parser.add_argument('--compare', action='store_true',
+                        help='time eager, fused and onnxruntime (ignores --deploy/--backend)')
+    parser.add_argument('--warmup', type=int, default=5, help='untimed runs')
+    parser.add_argument('--runs', type=int, default=30, help='timed runs')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='intra-op threads for torch and onnxruntime (default: torch\'s)')
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    parser.add_argument('--out', help='also write the results as JSON to this file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def run_benchmark(args) -> dict:
+    threads = set_num_threads(args.threads)
+    task = build_task_model(args.config, checkpoint=args.checkpoint, part=args.part,
+                            device=args.device, shape=args.shape, deploy=args.deploy and
+                            not args.compare, cfg_options=args.cfg_options)
+    x = task.make_inputs(batch=args.batch)
+    info = dict(config=args.config, scope=task.scope, part=args.part,
+                input_shape=list(x.shape), machine=machine_info(), threads=threads)
+    if args.compare:
+        rows = compare_modes(task.module, x, warmup=args.warmup, runs=args.runs,
+                             threads=threads)
+        info['results'] = [row.to_dict() for row in rows]
+        return info
+    if args.backend == 'torch':
+        result = benchmark_torch(task.module, x, args.warmup, args.runs,
+                                 backend='torch fused' if args.deploy else 'torch eager')
+        info['results'] = [dict(mode=result.backend, rel_error=0., **result.to_dict())]
+        return info
+    with tempfile.TemporaryDirectory() as tmp:
+        path = osp.join(tmp, 'model.onnx')
+        parity = export_and_check(task.module, x.cpu(), path)
+        session = make_ort_session(path, threads=threads, device=args.device)
+        result = benchmark_onnxruntime(session, x.cpu().numpy(), args.warmup, args.runs)
+        del session
+        os.remove(path)
+    info['results'] = [dict(mode='onnxruntime', rel_error=parity.max_error, **result.to_dict())]
+    return info
+
+
+def format_results(info: dict) -> str:
+    machine = info['machine']
+    lines = [
+        f'{info["config"]} ({info["scope"]}, {info["part"]}), input {info["input_shape"]}',
+        f'{machine["cpu"]}, {info["threads"]} threads, torch {machine["torch"]}, '
+        f'{machine["date"]}',
+        f'{"mode":<14}{"median ms":>10}{"IQR":>8}{"min":>9}{"max":>9}{"img/s":>9}'
+        f'{"peak MiB":>10}{"rel err":>10}{"vs first":>9}',
+    ]
+    first = info['results'][0]['median_ms']
+    for row in info['results']:
+        memory = '-' if row['peak_memory_mib'] is None else f'{row["peak_memory_mib"]:.1f}'
+        lines.append(
+            f'{row["mode"]:<14}{row["median_ms"]:>10.2f}{row["iqr_ms"]:>8.2f}'
+            f'{row["min_ms"]:>9.2f}{row["max_ms"]:>9.2f}{row["images_per_s"]:>9.1f}'
+            f'{memory:>10}{row["rel_error"]:>10.1e}{first / row["median_ms"]:>8.2f}x')
+    row = info['results'][0]
+    lines.append(f'{row["runs"]} timed runs after {row["warmup"]} warm-up; peak memory: '
+                 f'{row["memory_kind"]} (see mmhybrid/analysis/latency.py)')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        raise SystemExit('--device cuda: CUDA is not available on this machine.')
+    info = run_benchmark(args)
+    print(format_results(info))
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(info, f, indent=2)
+        print(f'results written to {args.out}')
+    return info
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,321 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Reproduce the papers' tables: the metafiles' figures side by side with what this machine
+measures.
+
+For every model in the metafiles (or those matching ``--models``; shell patterns on the model
+name or config path) and, with ``--baselines``, the papers' CNN baselines from
+mmpretrain / mmseg (:data:`mmhybrid.analysis.BASELINE_CONFIGS`), the tool writes one Markdown
+table per task with:
+
+* Params and FLOPs: the paper's (metafile ``Metadata``) and the exact count here
+  (fvcore-style MACs with the attention matmuls, :mod:`mmhybrid.analysis.complexity`), at the
+  size the config evaluates at (224 cls, the crop size seg, 800x1333 det);
+* CPU latency in eager PyTorch, fused (``switch_to_deploy``) and onnxruntime
+  (:mod:`mmhybrid.analysis.compare`), medians of ``--runs`` runs after ``--warmup``, for the
+  tasks in ``--latency-tasks`` (detectors are slow on CPU and off by default), and the ratio to
+  the first baseline of the same task;
+* accuracy: the paper's figure, and the measured one when ``--checkpoints DIR`` holds
+  ``<model name>.pth`` and ``--data-root`` holds the datasets (``data/`` in the configs'
+  ``data_root`` is replaced by it); otherwise "not evaluated".
+
+Next to ``--out`` it writes ``<stem>_accuracy_vs_latency.png`` (paper accuracy or the
+measured one vs eager latency, one line per family, like the papers' Pareto plots),
+``<stem>_latency_vs_size.png`` (eager latency at ``--sizes``) and ``<stem>.json`` (every
+number). Example::
+
+    python tools/analysis_tools/reproduce_tables.py --models 'edgevit-*in1k' 'topformer_*' \\
+        --baselines --threads 1 --runs 10 --out work_dirs/tables.md
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import tempfile
+import warnings
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)  # a checkout
+
+from mmhybrid.analysis import (BASELINE_CONFIGS, MODES, TASK_SCOPES,  # noqa: E402
+                               build_task_model, compare_modes, count_complexity,
+                               load_config, load_model_index, machine_info, match_models,
+                               plain_model_cfg, set_num_threads)
+
+#: The metric reported per task (metafile name, mmengine metric key, scale to percent).
+PRIMARY_METRICS = {
+    'cls': ('Top 1 Accuracy', 'accuracy/top1', 1.),
+    'seg': ('mIoU', 'mIoU', 1.),
+    'det': ('box AP', 'coco/bbox_mAP', 100.),
+}
+TASK_TITLES = dict(cls='Image classification', seg='Semantic segmentation',
+                   det='Object detection (latency: backbone + neck)')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--models', nargs='+', help='model names / config paths or shell '
+                        'patterns (default: every model in the metafiles)')
+    parser.add_argument('--baselines', action='store_true',
+                        help='also measure MobileNetV2/V3, ResNet-50 and mmseg baselines')
+    parser.add_argument('--checkpoints', help='folder with <model name>.pth files')
+    parser.add_argument('--data-root', help='replaces "data/" in the configs\' data roots')
+    parser.add_argument('--out', required=True, help='Markdown file to write')
+    parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
+    parser.add_argument('--latency-tasks', nargs='*', default=['cls', 'seg'],
+                        choices=['cls', 'seg', 'det'], help='tasks whose latency is measured')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--runs', type=int, default=10)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch and onnxruntime intra-op threads (0: torch default). 1 '
+                        'gives the most stable figures on a shared machine')
+    parser.add_argument('--sizes', type=int, nargs='*', default=None,
+                        help='square input sizes for the latency-vs-size plot (eager, '
+                        '--size-runs runs); default 160 224 320 for cls, 256 384 512 for seg; '
+                        'pass --sizes without values to skip')
+    parser.add_argument('--size-runs', type=int, default=3)
+    parser.add_argument('--root', default=ROOT, help='repository root (model-index.yml)')
+    return parser.parse_args(argv)
+
+
+def _evaluate(config: str, checkpoint: str, data_root: str, scope: str) -> dict:
+    """Run the config's test loop on ``checkpoint``; returns the metrics dict."""
+    from mmengine.runner import Runner
+
+    cfg = load_config(config)
+    cfg.model = plain_model_cfg(cfg.model)
+    prefix = data_root.rstrip('/') + '/'
+
+    def redirect(node):
+        if isinstance(node, dict):
+            root = node.get('data_root')
+            if isinstance(root, str) and root.startswith('data/'):
+                node['data_root'] = prefix + root[len('data/'):]
+            for value in node.values():
+                redirect(value)
+        elif isinstance(node, list):
+            for value in node:
+                redirect(value)
+
+    redirect(cfg.test_dataloader)
+    redirect(cfg.test_evaluator)
+    cfg.load_from = checkpoint
+    cfg.launcher = 'none'
+    with tempfile.TemporaryDirectory() as work_dir:
+        cfg.work_dir = work_dir
+        import mmhybrid.models  # noqa: F401
+        return Runner.from_cfg(cfg).test()
+
+
+def _fmt(value, digits=2, scale=1.):
+    if value is None or value == '':
+        return '-'
+    if isinstance(value, str):
+        return value
+    return f'{value / scale:.{digits}f}'
+
+
+def _paper_count(value):
+    """Metafile counts may be ints or strings like '1.4M' / '0.6G'."""
+    if value in (None, ''):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    scale = dict(K=1e3, M=1e6, G=1e9, T=1e12).get(text[-1:].upper(), 1.)
+    try:
+        return float(text[:-1] if scale != 1. else text) * scale
+    except ValueError:
+        return None
+
+
+def collect_jobs(args):
+    _, models = load_model_index(args.root)
+    jobs = []
+    for entry in match_models(models, args.models):
+        task = {'Image Classification': 'cls', 'Semantic Segmentation': 'seg'}.get(
+            entry.primary_task, 'det')
+        metric = PRIMARY_METRICS[task][0]
+        jobs.append(dict(
+            name=entry.name, family=entry.collection, config=osp.join(args.root, entry.config),
+            task=task, paper_params=_paper_count(entry.metadata.get('Parameters')),
+            paper_flops=_paper_count(entry.metadata.get('FLOPs')), metric=metric,
+            paper_metric=entry.metric(metric), baseline=False))
+    if args.models and not jobs:
+        raise SystemExit(f'--models {args.models} matches no model in the metafiles.')
+    if args.baselines:
+        for name, config in BASELINE_CONFIGS.items():
+            scope = load_config(config).default_scope
+            task = TASK_SCOPES[scope]
+            jobs.append(dict(name=name, family='baseline', config=config, task=task,
+                             paper_params=None, paper_flops=None,
+                             metric=PRIMARY_METRICS[task][0], paper_metric=None,
+                             baseline=True))
+    return jobs
+
+
+def measure(job: dict, args) -> dict:
+    task_model = build_task_model(job['config'], name=job['name'])
+    x = task_model.make_inputs()
+    row = dict(job, input_shape=list(task_model.input_shape))
+    complexity = count_complexity(task_model.module, x)
+    row.update(params=complexity.params, flops=complexity.flops,
+               attention_flops=complexity.attention_flops)
+    row['latency'] = {}
+    if job['task'] in args.latency_tasks:
+        for measurement in compare_modes(task_model.module, x, modes=args.modes,
+                                         warmup=args.warmup, runs=args.runs,
+                                         threads=args.threads or None):
+            row['latency'][measurement.mode] = measurement.to_dict()
+        sizes = args.sizes if args.sizes is not None else dict(
+            cls=[160, 224, 320], seg=[256, 384, 512], det=[]).get(job['task'], [])
+        row['latency_vs_size'] = {}
+        for size in sizes:
+            result = compare_modes(task_model.module, task_model.make_inputs(shape=(size, size)),
+                                   modes=['eager'], warmup=1, runs=args.size_runs,
+                                   measure_memory=False)[0]
+            row['latency_vs_size'][size] = result.latency.median_ms
+    row['measured_metric'] = None
+    checkpoint = osp.join(args.checkpoints, f'{job["name"]}.pth') if args.checkpoints else None
+    if checkpoint and osp.isfile(checkpoint) and args.data_root:
+        scope = task_model.scope
+        metrics = _evaluate(job['config'], checkpoint, args.data_root, scope)
+        _, key, scale = PRIMARY_METRICS[job['task']]
+        value = next((v for k, v in metrics.items() if k.endswith(key)), None)
+        row['measured_metric'] = None if value is None else float(value) * scale
+    return row
+
+
+def render(rows, info, args) -> str:
+    lines = [
+        '# Papers\' tables vs this machine', '',
+        f'Generated by `tools/analysis_tools/reproduce_tables.py` on {info["date"]}: '
+        f'{info["cpu"]}, {info["logical_cpus"]} logical CPUs, {args.threads or "default"} '
+        f'intra-op thread(s) for PyTorch and onnxruntime, torch {info["torch"]}, onnxruntime '
+        f'{info.get("onnxruntime", "-")}. Batch 1, random weights and inputs; latency = median '
+        f'of {args.runs} runs after {args.warmup} warm-up (IQR in the JSON file).', '',
+        'Params/FLOPs "here" are exact counts of the measured module (fvcore-style MACs, '
+        'attention matmuls included); "paper" columns are the metafiles\' figures. '
+        'Detectors: params/FLOPs/latency of backbone + neck. Segmentors: the EncoderDecoder '
+        'in tensor mode (no final up-sampling). Ratios: latency / the first baseline of the '
+        'task (eager).', ''
+    ]
+    for task in ('cls', 'seg', 'det'):
+        task_rows = [r for r in rows if r['task'] == task]
+        if not task_rows:
+            continue
+        metric = PRIMARY_METRICS[task][0]
+        baseline = next((r for r in task_rows if r['baseline'] and r['latency']), None)
+        base_ms = baseline['latency'].get('eager', {}).get('median_ms') if baseline else None
+        lines += [f'## {TASK_TITLES[task]}', '']
+        header = ['Model', 'Input', 'Params paper (M)', 'Params here (M)', 'FLOPs paper (G)',
+                  'FLOPs here (G)', f'{metric} paper', f'{metric} here'] + [
+                      f'{m} ms' for m in args.modes]
+        if base_ms:
+            header.append(f'eager vs {baseline["name"]}')
+        lines.append('| ' + ' | '.join(header) + ' |')
+        lines.append('|' + '|'.join([' --- ', ' --- '] + [' ---: '] * (len(header) - 2)) + '|')
+        for r in task_rows:
+            measured = 'not evaluated' if r['measured_metric'] is None else \
+                f'{r["measured_metric"]:.1f}'
+            cells = [r['name'] + (' (baseline)' if r['baseline'] else ''),
+                     'x'.join(map(str, r['input_shape'])),
+                     _fmt(r['paper_params'], 2, 1e6), _fmt(r['params'], 2, 1e6),
+                     _fmt(r['paper_flops'], 2, 1e9), _fmt(r['flops'], 2, 1e9),
+                     _fmt(r['paper_metric'], 1), measured]
+            for mode in args.modes:
+                lat = r['latency'].get(mode)
+                cells.append(f'{lat["median_ms"]:.1f}' if lat else 'not measured')
+            if base_ms:
+                eager = r['latency'].get('eager')
+                cells.append(f'{eager["median_ms"] / base_ms:.2f}x' if eager else '-')
+            lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def plot(rows, out_stem: str):
+    """Accuracy vs latency and latency vs input size, PNG files next to ``--out``."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    written = []
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for ax, task in zip(axes, ('cls', 'seg')):
+        families = {}
+        for r in rows:
+            accuracy = r['measured_metric'] if r['measured_metric'] is not None else \
+                r['paper_metric']
+            eager = r['latency'].get('eager')
+            if r['task'] == task and eager and accuracy is not None:
+                families.setdefault(r['family'], []).append(
+                    (eager['median_ms'], accuracy, r['name']))
+        for family, points in families.items():
+            points.sort()
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker='o', label=family)
+            for ms, acc, name in points:
+                ax.annotate(name, (ms, acc), fontsize=6, xytext=(3, 3),
+                            textcoords='offset points')
+        ax.set_xlabel('CPU latency, eager (ms)')
+        ax.set_ylabel(PRIMARY_METRICS[task][0] + ' (paper unless measured)')
+        ax.set_title(TASK_TITLES[task])
+        ax.grid(alpha=.3)
+        if families:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = f'{out_stem}_accuracy_vs_latency.png'
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for ax, task in zip(axes, ('cls', 'seg')):
+        for r in rows:
+            sizes = r.get('latency_vs_size') or {}
+            if r['task'] == task and sizes:
+                keys = sorted(sizes, key=int)
+                ax.plot([int(k) for k in keys], [sizes[k] for k in keys], marker='o',
+                        label=r['name'], linestyle='--' if r['baseline'] else '-')
+        ax.set_xlabel('input size (square, px)')
+        ax.set_ylabel('CPU latency, eager (ms)')
+        ax.set_yscale('log')
+        ax.set_title(TASK_TITLES[task])
+        ax.grid(alpha=.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    path = f'{out_stem}_latency_vs_size.png'
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    threads = set_num_threads(args.threads or None)
+    jobs = collect_jobs(args)
+    info = machine_info()
+    info['torch_threads'] = threads
+    from tqdm import tqdm
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        progress = tqdm(jobs, desc='models', unit='model', file=sys.stderr)
+        for job in progress:
+            progress.set_postfix_str(job['name'])
+            rows.append(measure(job, args))
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w') as f:
+        f.write(render(rows, info, args))
+    stem = osp.splitext(args.out)[0]
+    with open(f'{stem}.json', 'w') as f:
+        json.dump(dict(machine=info, args=vars(args), rows=rows), f, indent=1, default=str)
+    pngs = plot(rows, stem)
+    print(f'wrote {args.out}, {stem}.json, ' + ', '.join(pngs))
+    return rows
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,75 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Export a config's model (or its backbone) to ONNX and check it against PyTorch.
+
+What is exported (:mod:`mmhybrid.analysis.task_model`): classifiers in tensor mode (images ->
+logits), segmentors as the whole ``EncoderDecoder`` in tensor mode (images -> decode-head
+logits), detectors as backbone + neck (their heads end in NMS); ``--part backbone`` exports
+just the backbone of any config. The model is folded first with ``switch_to_deploy`` unless
+``--no-deploy``. After export the file is run in onnxruntime and every output must match
+PyTorch within ``--rtol`` (relative: max |diff| / max |reference|, default 1e-4); with
+``--dynamic`` also at a second input size and batch 2. Exit status 1 on a mismatch. Examples::
+
+    python tools/deployment/pytorch2onnx.py configs/edgevit/edgevit-xxs_8xb256_in1k.py \\
+        --shape 224 224 work_dirs/edgevit-xxs.onnx
+    python tools/deployment/pytorch2onnx.py configs/topformer/topformer_t_ade20k.py \\
+        --checkpoint topformer-t.pth --shape 512 512 topformer-t.onnx --dynamic
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
+
+from mmengine.config import DictAction  # noqa: E402
+
+from mmhybrid.analysis import (DEFAULT_RTOL, OnnxParityError, build_task_model,  # noqa: E402
+                               export_and_check)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help="config file, or e.g. 'mmpretrain::resnet/xxx.py'")
+    parser.add_argument('out', help='output .onnx file')
+    parser.add_argument('--checkpoint', help='weights to export (default: random init)')
+    parser.add_argument('--shape', type=int, nargs=2, required=True, metavar=('H', 'W'),
+                        help='input height and width')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--part', choices=['model', 'backbone'], default='model')
+    parser.add_argument('--dynamic', action='store_true',
+                        help='dynamic batch / height / width axes')
+    parser.add_argument('--no-deploy', action='store_true',
+                        help='export without switch_to_deploy (conv+BN folding)')
+    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--rtol', type=float, default=DEFAULT_RTOL,
+                        help='relative tolerance of the onnxruntime parity check')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def pytorch2onnx(config, out, shape, checkpoint=None, batch=1, part='model', dynamic=False,
+                 deploy=True, opset=17, rtol=DEFAULT_RTOL, cfg_options=None):
+    """Export and check; returns the :class:`~mmhybrid.analysis.ParityResult`."""
+    task = build_task_model(config, checkpoint=checkpoint, part=part, shape=shape,
+                            deploy=deploy, cfg_options=cfg_options)
+    inputs = task.make_inputs(batch=batch)
+    return export_and_check(task.module, inputs, out, opset=opset, dynamic=dynamic, rtol=rtol)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        result = pytorch2onnx(args.config, args.out, args.shape, args.checkpoint, args.batch,
+                              args.part, args.dynamic, not args.no_deploy, args.opset,
+                              args.rtol, args.cfg_options)
+    except (OnnxParityError, RuntimeError) as exc:
+        print(f'FAILED: {exc}', file=sys.stderr)
+        return 1
+    for shape, errors in result.errors.items():
+        print(f'onnxruntime vs PyTorch at {list(shape)}: max relative error '
+              f'{max(errors):.2e} over {len(errors)} output(s) (rtol {args.rtol:g})')
+    print(f'saved {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
