@@ -237,3 +237,24 @@ def test_classifier_flops_match_the_authors_model(arch, gflops):
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     assert round(analyzer.total() / 1e9, 3) == gflops
+
+
+@pytest.mark.parametrize('config, scope, millions', [
+    ('retinanet_edgevit-xxs_fpn_1x_coco.py', 'mmdet', 13.40),
+    ('mask-rcnn_edgevit-xxs_fpn_1x_coco.py', 'mmdet', 23.82),
+    ('fpn_edgevit-xxs_4xb4-80k_ade20k-512x512.py', 'mmseg', 7.92),
+])
+def test_downstream_config_parameter_counts(config, scope, millions):
+    """Detector/segmentor sizes recomputed from the authors' backbone + stock necks/heads."""
+    import importlib
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    cfg = Config.fromfile(osp.join(root, 'configs', 'edgevit', config))
+    importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        model = registry.build(cfg.model)
+    assert round(count(model) / 1e6, 2) == millions
