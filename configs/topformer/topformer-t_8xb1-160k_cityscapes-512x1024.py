@@ -1,0 +1,45 @@
+# TopFormer-Tiny, Cityscapes, 512x1024 crops of half-resolution (1024x512) images, 8 GPUs x 1
+# image (the authors' topformer_tiny_1024x512_80k_2x8_city.py, which despite its name inherits a
+# 160k schedule).
+_base_ = [
+    '../_base_/models/topformer.py', 'mmseg::_base_/datasets/cityscapes.py',
+    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_160k.py'
+]
+crop_size = (512, 1024)
+checkpoint = 'checkpoints/topformer-t_3rdparty_in1k.pth'
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')),
+    decode_head=dict(num_classes=19))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomResize', scale=(1024, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(1024, 512), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(batch_size=1, num_workers=2, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=1, num_workers=2, dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+train_cfg = dict(val_interval=4000)
+auto_scale_lr = dict(enable=False, base_batch_size=8)
+# AdamW, head lr x10, poly (power 1) with a 1500-iteration warm-up, as in the authors' configs
+# (see topformer_t_ade20k.py for the details).
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=0.0003, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.)}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160000, by_epoch=False)
+]
