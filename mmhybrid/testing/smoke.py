@@ -193,11 +193,12 @@ def _reference_size(cfg: Config, scope: str) -> Optional[int]:
         model = cfg.get('model') or {}
         candidates.append((model.get('data_preprocessor') or {}).get('size'))
     elif scope == 'mmdet':
-        candidates = [t.get('scale', t.get('img_scale')) for t in transforms
-                      if 'scale' in t or 'img_scale' in t]
+        candidates = [t.get(k) for t in transforms for k in ('scale', 'img_scale', 'scales')
+                      if k in t]
     else:
+        # RandomResizedCrop(scale=224) / CenterCrop(crop_size=224) first, else a Resize
         candidates = [t.get('scale', t.get('crop_size')) for t in transforms
-                      if 'RandomResizedCrop' in _plain_type(t) or 'Crop' in _plain_type(t)]
+                      if 'Crop' in _plain_type(t)]
         candidates += [t.get('scale') for t in transforms if 'Resize' in _plain_type(t)]
     for candidate in candidates:
         side = _short_side(candidate)
