@@ -280,7 +280,9 @@ class _HierarchicalAttentionNet(BaseModule):
         return self
 
     def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
+        # non-reentrant checkpointing also saves memory when x itself needs no gradient
+        # (e.g. behind frozen stages) while the block's parameters do
+        if self.with_cp and self.training and torch.is_grad_enabled():
             return cp.checkpoint(block, x, use_reentrant=False)
         return block(x)
 
