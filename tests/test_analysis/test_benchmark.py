@@ -1,0 +1,77 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Smoke runs of tools/analysis_tools/benchmark.py and reproduce_tables.py, and the latency
+protocol (no timing assertions: speed belongs in benchmarks, not in tests)."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+import torch
+
+from mmhybrid.analysis import LatencyResult, measure_latency
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY_SEG = osp.join(ROOT, 'configs/topformer/topformer_t_ade20k.py')
+
+
+def _load_tool(relative):
+    path = osp.join(ROOT, relative)
+    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_measure_latency_protocol():
+    calls = []
+    result = measure_latency(lambda: calls.append(1), warmup=3, runs=7, batch=4)
+    assert len(calls) == 10 and result.runs == 7 and result.warmup == 3
+    assert result.median_ms >= result.min_ms >= 0 and result.max_ms >= result.median_ms
+    assert result.images_per_s == pytest.approx(4e3 / result.median_ms)
+    assert result.memory_kind.startswith('cpu') and result.peak_memory_mib >= 0
+    assert result.threads == torch.get_num_threads()
+    with pytest.raises(ValueError, match='runs must be >= 1'):
+        measure_latency(lambda: None, runs=0)
+
+
+def test_latency_statistics():
+    result = LatencyResult(times_ms=[4., 1., 3., 2., 100.], batch=2)
+    assert result.median_ms == 3. and result.min_ms == 1. and result.max_ms == 100.
+    assert result.iqr_ms == pytest.approx(2.)  # p75 4 - p25 2
+    assert result.to_dict()['images_per_s'] == pytest.approx(2e3 / 3.)
+
+
+def test_benchmark_tool_compare_modes(tmp_path, capsys):
+    benchmark = _load_tool('tools/analysis_tools/benchmark.py')
+    out = tmp_path / 'latency.json'
+    info = benchmark.main([TINY_SEG, '--shape', '64', '64', '--compare', '--warmup', '1',
+                           '--runs', '2', '--threads', '1', '--out', str(out)])
+    assert [row['mode'] for row in info['results']] == ['eager', 'fused', 'onnxruntime']
+    for row in info['results']:
+        assert row['runs'] == 2 and row['threads'] == 1 and row['rel_error'] <= 1e-4
+        assert row['input_shape'] == [1, 3, 64, 64]
+    assert info['machine']['cpu'] and info['threads'] == 1
+    assert json.loads(out.read_text())['scope'] == 'mmseg'
+    assert 'img/s' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_benchmark_tool_onnxruntime_backend_on_a_detector():
+    benchmark = _load_tool('tools/analysis_tools/benchmark.py')
+    info = benchmark.main([
+        osp.join(ROOT, 'configs/edgevit/retinanet_edgevit-xxs_fpn_1x_coco.py'), '--shape', '64',
+        '64', '--backend', 'onnxruntime', '--deploy', '--warmup', '1', '--runs', '2'])
+    assert info['part'] == 'model' and info['results'][0]['mode'] == 'onnxruntime'
+
+
+def test_reproduce_tables_smoke(tmp_path):
+    tool = _load_tool('tools/analysis_tools/reproduce_tables.py')
+    out = tmp_path / 'tables.md'
+    rows = tool.main(['--models', 'edgevit-xxs_8xb256_in1k', '--modes', 'eager', '--runs', '1',
+                      '--warmup', '0', '--sizes', '64', '--out', str(out)])
+    assert len(rows) == 1 and rows[0]['params'] == 4067704
+    text = out.read_text()
+    assert '| edgevit-xxs_8xb256_in1k | 224x224 | 4.07 | 4.07 | 0.56 | 0.56 | 74.4 | ' \
+        'not evaluated |' in text
+    for suffix in ('_accuracy_vs_latency.png', '_latency_vs_size.png', '.json'):
+        assert (tmp_path / f'tables{suffix}').stat().st_size > 0
