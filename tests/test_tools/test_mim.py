@@ -51,6 +51,7 @@ def test_mim_install_train_test(tmp_path, empty_mmcv_index):
     data_root = make_ade20k(str(tmp_path / 'tiny'), num_train=4, num_val=2)
     work_dir = tmp_path / 'work'
     cfg = make_smoke_config(CONFIG, {'ade20k': data_root}, str(work_dir))
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
     cfg.train_cfg.max_iters = 2
     cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', by_epoch=False, interval=2)
     config = str(tmp_path / 'topformer_t_tiny.py')

@@ -31,6 +31,8 @@ def ade_root(tmp_path_factory):
 
 def write_config(path, ade_root, work_dir, max_iters, ckpt_interval, **extra):
     cfg = make_smoke_config(CONFIG, {'ade20k': ade_root}, str(work_dir), with_val=False)
+    # Train for real: drop the smoke run's stop-after-one-step hook and set the schedule.
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**6)
     cfg.default_hooks['checkpoint'] = dict(
         type='CheckpointHook', by_epoch=False, interval=ckpt_interval)
