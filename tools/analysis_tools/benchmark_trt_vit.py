@@ -28,23 +28,19 @@ import argparse
 import json
 import os
 import os.path as osp
-import statistics
-import tempfile
-import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
-import numpy as np
 import torch
 import torch.nn as nn
 
+from mmhybrid.analysis import (MODES, compare_modes, machine_info, randomise_bn_statistics,
+                               set_num_threads)
 from mmhybrid.models.backbones.trt_vit import TRTViT
-from mmhybrid.models.utils import switch_to_deploy
 
 DEFAULT_RESOLUTIONS = ('224x224', '800x1333', '512x512')
-MODES = ('eager', 'fused', 'onnxruntime')
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--archs', nargs='+', default=['a', 'b', 'c', 'd'],
                         choices=sorted(TRTViT.arch_settings), help='TRT-ViT variants to time')
@@ -59,14 +55,14 @@ def parse_args():
                         help='intra-op threads for torch and ONNX Runtime (default: torch\'s)')
     parser.add_argument('--no-resnet', action='store_true', help='skip the ResNet-50 baseline')
     parser.add_argument('--out', help='also write the results to this JSON file')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def parse_resolution(text: str) -> Tuple[int, int]:
     try:
         height, width = (int(v) for v in text.lower().split('x'))
     except ValueError:
-        raise argparse.ArgumentTypeError(f'resolution must look like 224x224, got {text!r}')
+        raise SystemExit(f'resolution must look like 224x224, got {text!r}')
     return height, width
 
 
@@ -78,103 +74,39 @@ def build_resnet50(out_indices: Sequence[int]) -> nn.Module:
     return ResNet(depth=50, out_indices=tuple(out_indices))
 
 
-def _randomise_bn(model: nn.Module) -> None:
-    """Random-init BNs have identity statistics; give them real ones so folding is exercised."""
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            n = module.num_features
-            module.running_mean.copy_(torch.rand(n, generator=generator) * 0.2 - 0.1)
-            module.running_var.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
-
-
-def time_callable(fn: Callable[[], object], warmup: int, repeats: int) -> float:
-    """Median wall time of ``fn`` in milliseconds."""
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
-
-
-def _max_rel_error(outputs: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> float:
-    return max(
-        float(np.abs(out - ref).max()) / max(float(np.abs(ref).max()), 1e-12)
-        for out, ref in zip(outputs, references))
-
-
-def benchmark_model(model: nn.Module, x: torch.Tensor, modes: Sequence[str], args,
-                    workdir: str, name: str) -> Dict[str, Dict[str, float]]:
-    """Time ``model`` on ``x`` in every mode; returns ``{mode: {'ms': .., 'rel_err': ..}}``."""
-    _randomise_bn(model)
-    model.eval()
-    results = {}
-    with torch.inference_mode():
-        reference = [o.numpy().copy() for o in model(x)]
-        if 'eager' in modes:
-            results['eager'] = dict(
-                ms=time_callable(lambda: model(x), args.warmup, args.repeats), rel_err=0.)
-        switch_to_deploy(model)
-        fused_out = [o.numpy() for o in model(x)]
-        if 'fused' in modes:
-            results['fused'] = dict(
-                ms=time_callable(lambda: model(x), args.warmup, args.repeats),
-                rel_err=_max_rel_error(fused_out, reference))
-    if 'onnxruntime' in modes:
-        import onnxruntime as ort
-        path = osp.join(workdir, f'{name}.onnx')
-        with torch.no_grad():
-            torch.onnx.export(model, (x, ), path, opset_version=17, dynamo=False,
-                              input_names=['input'])
-        options = ort.SessionOptions()
-        if args.threads:
-            options.intra_op_num_threads = args.threads
-        session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-        feed = {'input': x.numpy()}
-        ort_out = session.run(None, feed)
-        results['onnxruntime'] = dict(
-            ms=time_callable(lambda: session.run(None, feed), args.warmup, args.repeats),
-            rel_err=_max_rel_error(ort_out, reference))
-        os.remove(path)
-    return results
-
-
-def main():
-    args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def main(argv=None) -> List[dict]:
+    args = parse_args(argv)
+    threads = set_num_threads(args.threads)
     resolutions = [parse_resolution(r) for r in args.resolutions]
     resolution_names = [f'{h}x{w}' for h, w in resolutions]
-    models: List[Tuple[str, Callable[[Sequence[int]], nn.Module], int]] = []
+    models: List[Tuple[str, Callable[[Sequence[int]], nn.Module]]] = []
     if not args.no_resnet:
-        models.append(('ResNet-50', build_resnet50, None))
+        models.append(('ResNet-50', build_resnet50))
     for arch in args.archs:
         models.append((f'TRT-ViT-{arch.upper()}',
-                       lambda idx, arch=arch: TRTViT(arch=arch, out_indices=idx), arch))
+                       lambda idx, arch=arch: TRTViT(arch=arch, out_indices=idx)))
 
     rows = []
-    with tempfile.TemporaryDirectory() as workdir:
-        for height, width in resolutions:
-            classifier = (height, width) == (224, 224)
-            out_indices = (3, ) if classifier else (0, 1, 2, 3)
-            x = torch.rand(args.batch_size, 3, height, width)
-            for name, build, _ in models:
-                model = build(out_indices)
-                params = sum(p.numel() for p in model.parameters()) / 1e6
-                result = benchmark_model(model, x, args.modes, args, workdir,
-                                         f'{name}_{height}x{width}')
-                for mode, values in result.items():
-                    rows.append(dict(model=name, resolution=f'{height}x{width}', mode=mode,
-                                     params_m=round(params, 2), **values))
-                    print(f'{name:12s} {height}x{width:<5d} {mode:12s} {values["ms"]:9.2f} ms '
-                          f'(max rel. err. vs eager {values["rel_err"]:.1e})', flush=True)
-                del model
+    for (height, width), resolution in zip(resolutions, resolution_names):
+        # The classifier uses the last stage; detection/segmentation necks all four.
+        out_indices = (3, ) if (height, width) == (224, 224) else (0, 1, 2, 3)
+        x = torch.rand(args.batch_size, 3, height, width)
+        for name, build in models:
+            model = randomise_bn_statistics(build(out_indices))
+            params = sum(p.numel() for p in model.parameters()) / 1e6
+            for measurement in compare_modes(model, x, args.modes, warmup=args.warmup,
+                                             runs=args.repeats, threads=threads,
+                                             measure_memory=False):
+                ms = measurement.latency.median_ms
+                rows.append(dict(model=name, resolution=resolution, mode=measurement.mode,
+                                 params_m=round(params, 2), ms=ms,
+                                 rel_err=measurement.rel_error))
+                print(f'{name:12s} {resolution:>9s} {measurement.mode:12s} {ms:10.2f} ms '
+                      f'(max rel. err. vs eager {measurement.rel_error:.1e})', flush=True)
+            del model
 
     baseline = {(r['resolution'], r['mode']): r['ms'] for r in rows if r['model'] == 'ResNet-50'}
-    print(f'\nbatch {args.batch_size}, {torch.get_num_threads()} threads, median of '
+    print(f'\nbackbones only, batch {args.batch_size}, {threads} threads, median of '
           f'{args.repeats} runs; ratio = latency / ResNet-50 latency (same mode, same size)')
     header = f'{"model":12s} {"params":>8s} {"input":>9s} ' + ' '.join(
         f'{m + " ms":>15s} {"ratio":>6s}' for m in args.modes)
@@ -195,9 +127,10 @@ def main():
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
-            json.dump(dict(batch_size=args.batch_size, threads=torch.get_num_threads(),
+            json.dump(dict(machine=machine_info(), batch_size=args.batch_size, threads=threads,
                            repeats=args.repeats, rows=rows), f, indent=2)
         print(f'results written to {args.out}')
+    return rows
 
 
 if __name__ == '__main__':
