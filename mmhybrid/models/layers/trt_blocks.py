@@ -177,7 +177,13 @@ class SpatialReductionAttention(BaseModule):
         q = self.q(x).reshape(batch, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
         if self.sr_ratio > 1:
             kv_source = x.transpose(1, 2).reshape(batch, channels, *hw_shape)
-            kv_source, _ = pad_to_multiple(kv_source, self.sr_ratio)
+            if torch.jit.is_tracing():
+                # Keep the (possibly zero) pad in traced/ONNX graphs, so a graph exported with
+                # dynamic axes stays correct at sizes that need padding.
+                pad_h, pad_w = (-hw_shape[0]) % self.sr_ratio, (-hw_shape[1]) % self.sr_ratio
+                kv_source = F.pad(kv_source, (0, pad_w, 0, pad_h))
+            else:
+                kv_source, _ = pad_to_multiple(kv_source, self.sr_ratio)
             kv_source = self.norm(self.sr(kv_source).flatten(2).transpose(1, 2))
         else:
             kv_source = x

@@ -204,6 +204,18 @@ def test_onnx_export_tiny_all_blocks(tmp_path):
         _assert_onnx_parity(model, torch.rand(1, 3, 64, 48), tmp_path / f'{mix_block}.onnx')
 
 
+def test_onnx_dynamic_export_at_sizes_needing_padding(tmp_path):
+    """Exported at 64x64 (no key/value padding needed), run at 80x112 (stage-4 map 5x7: padded)."""
+    pytest.importorskip('onnxruntime')
+    from mmhybrid.analysis import export_and_check
+    model = TRTViT(arch=TINY_ARCH, out_indices=(0, 1, 2, 3))
+    _randomise_bn(model)
+    model.switch_to_deploy()
+    result = export_and_check(model, torch.rand(1, 3, 64, 64), str(tmp_path / 'dyn.onnx'),
+                              dynamic=True, extra_shape=(80, 112))
+    assert result.passed and (2, 3, 80, 112) in result.errors
+
+
 def test_onnx_export_full_size_a(tmp_path):
     model = TRTViT(arch='a', out_indices=(0, 1, 2, 3))
     _randomise_bn(model)
