@@ -183,3 +183,9 @@ def test_harness_rejects_unknown_dataset(tiny_data_roots, tmp_path):
     cfg = Config(dict(default_scope='mmengine'))
     with pytest.raises(ValueError, match='default_scope'):
         make_smoke_config(cfg, tiny_data_roots, str(tmp_path))
+
+
+def test_smoke_stop_hook_validates_num_iters():
+    from mmhybrid.testing import SmokeStopHook
+    with pytest.raises(ValueError, match='num_iters must be >= 1'):
+        SmokeStopHook(num_iters=0)
