@@ -60,7 +60,8 @@ class TRTViT(BaseModule):
     * MixBlock C merge: ``concat(g, BottleNeck(g))`` with ``g = Transformer(proj(x))``; the
       1x1 projection is conv + BN without activation; no residual around the whole MixBlock.
     * No explicit positional encoding (the surrounding convolutions provide position, so any
-      input size works); QKV with bias; no final norm after stage 5.
+      input size works); QKV with bias; no final norm after stage 5. Maps whose sides are not
+      multiples of ``S`` are zero-padded before the key/value reduction (ceil, not PVT's floor).
     * Stochastic depth rises linearly over all blocks; a MixBlock's Transformer and BottleNeck
       share the block's rate.
 
