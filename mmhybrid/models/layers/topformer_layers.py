@@ -160,16 +160,39 @@ class TopFormerPyramidPoolAgg(nn.Module):
 
     ``H_last`` is the height of the coarsest map, so with stride 2 the tokens are at 1/64 of the
     input (8x8 for 512x512). Parameter-free.
+
+    ONNX cannot express adaptive pooling whose output size does not divide the input size (e.g.
+    a 7x7 map pooled to 4x4 at 224x224); during ONNX export the same average is computed exactly
+    as two matrix products with constant bin-averaging matrices (fixed input size only). Unlike
+    the authors' export path, which swaps in a plain ``avg_pool2d``, this matches eager mode for
+    every input size.
     """
 
     def __init__(self, stride: int = 2):
         super().__init__()
         self.stride = stride
 
+    @staticmethod
+    def bin_average_matrix(in_size: int, out_size: int, dtype: torch.dtype) -> torch.Tensor:
+        """``(out_size, in_size)`` matrix averaging the bins of ``adaptive_avg_pool``."""
+        index = torch.arange(out_size)
+        start = (index * in_size) // out_size
+        end = ((index + 1) * in_size + out_size - 1) // out_size
+        position = torch.arange(in_size)
+        inside = (position[None] >= start[:, None]) & (position[None] < end[:, None])
+        return inside.to(dtype) / (end - start)[:, None].to(dtype)
+
     def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         height, width = inputs[-1].shape[-2:]
         size = ((height - 1) // self.stride + 1, (width - 1) // self.stride + 1)
+        if torch.onnx.is_in_onnx_export():
+            return torch.cat([self._pool_by_matmul(x, size) for x in inputs], dim=1)
         return torch.cat([F.adaptive_avg_pool2d(x, size) for x in inputs], dim=1)
+
+    def _pool_by_matmul(self, x: torch.Tensor, size) -> torch.Tensor:
+        rows = self.bin_average_matrix(int(x.shape[-2]), int(size[0]), x.dtype).to(x.device)
+        cols = self.bin_average_matrix(int(x.shape[-1]), int(size[1]), x.dtype).to(x.device)
+        return torch.matmul(torch.matmul(rows, x), cols.t())
 
 
 @MODELS.register_module()

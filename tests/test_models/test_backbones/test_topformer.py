@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models import TopFormer
-from mmhybrid.models.layers.topformer_layers import (TopFormerAttention,
+from mmhybrid.models.layers.topformer_layers import (TopFormerAttention, TopFormerPyramidPoolAgg,
                                                      TopFormerSemanticsInjection)
 from mmhybrid.models.utils import switch_to_deploy
 
@@ -217,3 +217,23 @@ def test_switch_to_deploy_matches_eager(mode):
     assert not any(isinstance(m, _BatchNorm) for m in model.modules())
     for out, ref in zip(outs, expected):
         torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+
+
+@pytest.mark.parametrize('in_size,out_size', [(7, 4), (63, 8), (16, 8), (5, 1), (9, 9)])
+def test_onnx_pooling_path_equals_adaptive_avg_pool(in_size, out_size):
+    x = torch.randn(2, 3, in_size, in_size + 2)
+    matrix = TopFormerPyramidPoolAgg.bin_average_matrix
+    pooled = matrix(in_size, out_size, x.dtype) @ x @ matrix(in_size + 2, out_size, x.dtype).t()
+    torch.testing.assert_close(pooled, F.adaptive_avg_pool2d(x, out_size))
+
+
+@pytest.mark.parametrize('mode,size', [('global', (224, 224)), ('dense', (75, 100))])
+def test_onnx_export_at_non_divisible_sizes(mode, size, tmp_path):
+    pytest.importorskip('onnxruntime')
+    from mmhybrid.analysis import export_and_check
+
+    # 224: the 7x7 map is pooled to 4x4, which plain ONNX adaptive pooling cannot express
+    model = randomise_bn(TopFormer('tiny', mode=mode)).eval()
+    result = export_and_check(switch_to_deploy(model), torch.rand(1, 3, *size),
+                              str(tmp_path / 'topformer.onnx'))
+    assert result.max_error < 1e-4
