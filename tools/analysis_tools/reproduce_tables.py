@@ -55,7 +55,8 @@ TASK_TITLES = dict(cls='Image classification', seg='Semantic segmentation',
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--models', nargs='+', help='model names / config paths or shell '
-                        'patterns (default: every model in the metafiles)')
+                        'patterns (default: every model in the metafiles); a config file in '
+                        'no metafile is measured without paper figures')
     parser.add_argument('--baselines', action='store_true',
                         help='also measure MobileNetV2/V3, ResNet-50 and mmseg baselines')
     parser.add_argument('--checkpoints', help='folder with <model name>.pth files')
@@ -141,21 +142,39 @@ def collect_jobs(args):
             task=task, paper_params=_paper_count(entry.metadata.get('Parameters')),
             paper_flops=_paper_count(entry.metadata.get('FLOPs')), metric=metric,
             paper_metric=entry.metric(metric), baseline=False))
+    # config files named explicitly but listed in no metafile (yet): measured, no paper figures
+    listed = {osp.normpath(job['config']) for job in jobs}
+    for pattern in args.models or []:
+        path = pattern if osp.isabs(pattern) else osp.join(args.root, pattern)
+        if pattern.endswith('.py') and osp.isfile(path) and osp.normpath(path) not in listed:
+            cfg = load_config(path)
+            task = TASK_SCOPES[cfg.default_scope]
+            jobs.append(dict(
+                name=osp.splitext(osp.basename(path))[0], family=osp.basename(osp.dirname(path)),
+                config=path, task=task, paper_params=None, paper_flops=None,
+                metric=PRIMARY_METRICS[task][0], paper_metric=None, baseline=False))
     if args.models and not jobs:
-        raise SystemExit(f'--models {args.models} matches no model in the metafiles.')
+        raise SystemExit(f'--models {args.models} matches no model in the metafiles and no '
+                         'config file.')
     if args.baselines:
         for name, config in BASELINE_CONFIGS.items():
             scope = load_config(config).default_scope
             task = TASK_SCOPES[scope]
+            # seg baselines at the families' 512x512 (LR-ASPP's config crops 512x1024)
             jobs.append(dict(name=name, family='baseline', config=config, task=task,
                              paper_params=None, paper_flops=None,
                              metric=PRIMARY_METRICS[task][0], paper_metric=None,
-                             baseline=True))
+                             baseline=True, shape=(512, 512) if task == 'seg' else None))
     return jobs
 
 
+def tqdm_write(message: str) -> None:
+    from tqdm import tqdm
+    tqdm.write(message, file=sys.stderr)
+
+
 def measure(job: dict, args) -> dict:
-    task_model = build_task_model(job['config'], name=job['name'])
+    task_model = build_task_model(job['config'], name=job['name'], shape=job.get('shape'))
     x = task_model.make_inputs()
     row = dict(job, input_shape=list(task_model.input_shape))
     complexity = count_complexity(task_model.module, x)
@@ -163,17 +182,32 @@ def measure(job: dict, args) -> dict:
                attention_flops=complexity.attention_flops)
     row['latency'] = {}
     if job['task'] in args.latency_tasks:
-        for measurement in compare_modes(task_model.module, x, modes=args.modes,
+        torch_modes = [m for m in args.modes if m != 'onnxruntime']
+        for measurement in compare_modes(task_model.module, x, modes=torch_modes,
                                          warmup=args.warmup, runs=args.runs,
                                          threads=args.threads or None):
             row['latency'][measurement.mode] = measurement.to_dict()
+        if 'onnxruntime' in args.modes:
+            try:
+                measurement = compare_modes(task_model.module, x, modes=['onnxruntime'],
+                                            warmup=args.warmup, runs=args.runs,
+                                            threads=args.threads or None)[0]
+                row['latency']['onnxruntime'] = measurement.to_dict()
+            except RuntimeError as exc:  # a graph the exporter refuses: keep the other figures
+                row.setdefault('errors', []).append(str(exc))
+                tqdm_write(f'{job["name"]}: onnxruntime not measured: {exc}')
         sizes = args.sizes if args.sizes is not None else dict(
             cls=[160, 224, 320], seg=[256, 384, 512], det=[]).get(job['task'], [])
         row['latency_vs_size'] = {}
         for size in sizes:
-            result = compare_modes(task_model.module, task_model.make_inputs(shape=(size, size)),
-                                   modes=['eager'], warmup=1, runs=args.size_runs,
-                                   measure_memory=False)[0]
+            try:
+                result = compare_modes(
+                    task_model.module, task_model.make_inputs(shape=(size, size)),
+                    modes=['eager'], warmup=1, runs=args.size_runs, measure_memory=False)[0]
+            except RuntimeError as exc:  # e.g. fixed pooling kernels larger than the map
+                row.setdefault('errors', []).append(f'{size}x{size}: {exc}')
+                tqdm_write(f'{job["name"]}: not measured at {size}x{size}: {exc}')
+                continue
             row['latency_vs_size'][size] = result.latency.median_ms
     row['measured_metric'] = None
     checkpoint = osp.join(args.checkpoints, f'{job["name"]}.pth') if args.checkpoints else None
@@ -225,7 +259,11 @@ def render(rows, info, args) -> str:
                      _fmt(r['paper_metric'], 1), measured]
             for mode in args.modes:
                 lat = r['latency'].get(mode)
-                cells.append(f'{lat["median_ms"]:.1f}' if lat else 'not measured')
+                if lat:
+                    cells.append(f'{lat["median_ms"]:.1f}')
+                else:
+                    cells.append('export failed' if mode == 'onnxruntime' and any(
+                    'ONNX export' in e for e in r.get('errors', [])) else 'not measured')
             if base_ms:
                 eager = r['latency'].get('eager')
                 cells.append(f'{eager["median_ms"] / base_ms:.2f}x' if eager else '-')
