@@ -28,15 +28,13 @@ import argparse
 import json
 import os
 import os.path as osp
-from typing import Callable, List, Sequence, Tuple
+from typing import List, Tuple
 
-import torch
-import torch.nn as nn
-
-from mmhybrid.analysis import (MODES, compare_modes, machine_info, randomise_bn_statistics,
-                               set_num_threads)
+from mmhybrid.analysis import (BASELINE_CONFIGS, MODES, build_task_model, compare_modes,
+                               count_parameters, machine_info, set_num_threads)
 from mmhybrid.models.backbones.trt_vit import TRTViT
 
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_RESOLUTIONS = ('224x224', '800x1333', '512x512')
 
 
@@ -66,12 +64,13 @@ def parse_resolution(text: str) -> Tuple[int, int]:
     return height, width
 
 
-def build_resnet50(out_indices: Sequence[int]) -> nn.Module:
-    try:
-        from mmpretrain.models import ResNet
-    except ImportError as exc:
-        raise SystemExit(f'ResNet-50 baseline needs mmpretrain ({exc}); pass --no-resnet.')
-    return ResNet(depth=50, out_indices=tuple(out_indices))
+def model_configs(archs, with_resnet: bool) -> List[Tuple[str, str]]:
+    """``(display name, config)`` of every timed model: ResNet-50 first (the ratios' reference),
+    then the TRT-ViT ImageNet configs."""
+    configs = [('ResNet-50', BASELINE_CONFIGS['ResNet-50'])] if with_resnet else []
+    return configs + [(f'TRT-ViT-{arch.upper()}',
+                       osp.join(ROOT, 'configs', 'trt_vit', f'trt-vit-{arch}_8xb128_in1k.py'))
+                      for arch in archs]
 
 
 def main(argv=None) -> List[dict]:
@@ -79,21 +78,21 @@ def main(argv=None) -> List[dict]:
     threads = set_num_threads(args.threads)
     resolutions = [parse_resolution(r) for r in args.resolutions]
     resolution_names = [f'{h}x{w}' for h, w in resolutions]
-    models: List[Tuple[str, Callable[[Sequence[int]], nn.Module]]] = []
-    if not args.no_resnet:
-        models.append(('ResNet-50', build_resnet50))
-    for arch in args.archs:
-        models.append((f'TRT-ViT-{arch.upper()}',
-                       lambda idx, arch=arch: TRTViT(arch=arch, out_indices=idx)))
+    models = model_configs(args.archs, with_resnet=not args.no_resnet)
 
     rows = []
     for (height, width), resolution in zip(resolutions, resolution_names):
         # The classifier uses the last stage; detection/segmentation necks all four.
         out_indices = (3, ) if (height, width) == (224, 224) else (0, 1, 2, 3)
-        x = torch.rand(args.batch_size, 3, height, width)
-        for name, build in models:
-            model = randomise_bn_statistics(build(out_indices))
-            params = sum(p.numel() for p in model.parameters()) / 1e6
+        for name, config in models:
+            try:
+                task = build_task_model(
+                    config, part='backbone', shape=(height, width),
+                    cfg_options={'model.backbone.out_indices': out_indices})
+            except ImportError as exc:  # the ResNet-50 config ships with mmpretrain
+                raise SystemExit(f'{name}: {exc} Pass --no-resnet to skip the baseline.')
+            model, x = task.module, task.make_inputs(batch=args.batch_size)
+            params = count_parameters(model) / 1e6
             for measurement in compare_modes(model, x, args.modes, warmup=args.warmup,
                                              runs=args.repeats, threads=threads,
                                              measure_memory=False):
@@ -103,7 +102,7 @@ def main(argv=None) -> List[dict]:
                                  rel_err=measurement.rel_error))
                 print(f'{name:12s} {resolution:>9s} {measurement.mode:12s} {ms:10.2f} ms '
                       f'(max rel. err. vs eager {measurement.rel_error:.1e})', flush=True)
-            del model
+            del task, model
 
     baseline = {(r['resolution'], r['mode']): r['ms'] for r in rows if r['model'] == 'ResNet-50'}
     print(f'\nbackbones only, batch {args.batch_size}, {threads} threads, median of '
