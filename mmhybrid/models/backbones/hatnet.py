@@ -125,10 +125,12 @@ class TwoBranchDownsample(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict, act_cfg: dict):
         super().__init__()
+        # Registered as conv, norm1, residual, norm2 so that switch_to_deploy's generic pass
+        # folds each BN into the conv before it (key names, not order, define checkpoints).
         self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
+        self.norm1 = build_norm_layer(norm_cfg, out_channels)[1]
         self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True)
         self.residual = nn.Conv2d(in_channels, out_channels, 1)
-        self.norm1 = build_norm_layer(norm_cfg, out_channels)[1]
         self.norm2 = build_norm_layer(norm_cfg, out_channels)[1]
         self.act = build_activation_layer(act_cfg)
 

@@ -108,18 +108,21 @@ class HMHSA(BaseModule):
         self.ds_ratio = ds_ratio
         self.add_identity = add_identity
 
+        # Norms are registered before the convs: switch_to_deploy's generic conv+BN pass folds a
+        # BN into the conv registered just before it, and none of these norms follows a conv.
         self.norm = build_norm_layer(norm_cfg, in_channels)[1]
-        self.qkv = nn.Conv2d(in_channels, in_channels * 3, 1)
-        self.proj = nn.Conv2d(in_channels, in_channels, 1)
         if with_proj_norm:
             # Present in HAT-Net's checkpoints, never used by its forward.
             self.proj_norm = build_norm_layer(norm_cfg, in_channels)[1]
+        if grid_size > 1:
+            self.grid_norm = build_norm_layer(norm_cfg, in_channels)[1]
+            self.ds_norm = build_norm_layer(norm_cfg, in_channels)[1]
+        self.qkv = nn.Conv2d(in_channels, in_channels * 3, 1)
+        self.proj = nn.Conv2d(in_channels, in_channels, 1)
         self.drop = nn.Dropout2d(drop_rate)
 
         if grid_size > 1:
-            self.grid_norm = build_norm_layer(norm_cfg, in_channels)[1]
             self.pool = nn.AvgPool2d(ds_ratio, stride=ds_ratio, ceil_mode=True)
-            self.ds_norm = build_norm_layer(norm_cfg, in_channels)[1]
             self.q = nn.Conv2d(in_channels, in_channels, 1)
             self.kv = nn.Conv2d(in_channels, in_channels * 2, 1)
 

@@ -169,3 +169,21 @@ def test_registered_and_mirrored():
     assert MODELS.get('TransCNN') is TransCNN and MODELS.get('HATNet') is HATNet
     model = MODELS.build(dict(type='HATNet', arch=_tiny_arch(), out_indices=(3, )))
     assert isinstance(model, HATNet)
+
+
+@pytest.mark.parametrize('cls', [TransCNN, HATNet])
+def test_switch_to_deploy_folds_every_bn_exactly(cls):
+    from mmhybrid.analysis import randomise_bn_statistics
+    from mmhybrid.models.utils import switch_to_deploy
+    torch.manual_seed(0)
+    model = randomise_bn_statistics(cls(_tiny_arch(), drop_path_rate=0.)).eval()
+    x = torch.randn(1, 3, 40, 56)
+    with torch.no_grad():
+        expected = model(x)
+        switch_to_deploy(model)
+        got = model(x)
+    # TransCNN's two-branch downsampling has two BNs after two convs: each in its own conv.
+    assert not any(isinstance(m, _BatchNorm) for name, m in model.named_modules()
+                   if name.startswith('ds'))
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-5)
