@@ -205,14 +205,6 @@ def test_gradients_flow_in_training():
     assert all(p.grad is not None for p in model.parameters())
 
 
-def _sdpa_flops(inputs, outputs):
-    """fvcore-style count for fused attention: the two matmuls q @ k^T and attn @ v."""
-    from mmengine.analysis.jit_handles import get_shape
-    batch, heads, queries, head_dim = get_shape(inputs[0])
-    keys = get_shape(inputs[1])[-2]
-    return 2 * batch * heads * queries * keys * head_dim
-
-
 @pytest.mark.parametrize('arch, gflops', [
     ('xxs', 0.557),
     pytest.param('xs', 1.136, marks=pytest.mark.slow),
@@ -221,6 +213,8 @@ def _sdpa_flops(inputs, outputs):
 def test_classifier_flops_match_the_authors_model(arch, gflops):
     """fvcore counts of the authors' classifier at 224x224 (multiply-accumulates)."""
     from mmengine.analysis import FlopAnalyzer
+
+    from mmhybrid.analysis import sdpa_flop_jit
 
     class Classifier(nn.Module):
 
@@ -233,7 +227,7 @@ def test_classifier_flops_match_the_authors_model(arch, gflops):
             return self.head(self.backbone(x)[0].flatten(2).mean(-1))
 
     analyzer = FlopAnalyzer(Classifier().eval(), (torch.rand(1, 3, 224, 224), ))
-    analyzer.set_op_handle('aten::scaled_dot_product_attention', _sdpa_flops)
+    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     assert round(analyzer.total() / 1e9, 3) == gflops
