@@ -1,4 +1,7 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
+import importlib.util
+import os.path as osp
+
 import pytest
 import torch
 
@@ -16,3 +19,19 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def load_tool():
+    """Import a script under ``tools/`` as a module, e.g.
+    ``load_tool('analysis_tools/benchmark.py')`` (the scripts are not a package)."""
+
+    def load(relative_path: str):
+        path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', relative_path)
+        name = osp.splitext(osp.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -1,6 +1,5 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Runs of tools/analysis_tools/benchmark_hatnet.py (no timing assertions)."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -8,17 +7,9 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
-def _load_benchmark():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_hatnet.py')
-    spec = importlib.util.spec_from_file_location('benchmark_hatnet', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_speed_reports_eager_and_onnxruntime_with_parity():
+def test_speed_reports_eager_and_onnxruntime_with_parity(load_tool):
     pytest.importorskip('onnxruntime')
-    result = _load_benchmark().main(
+    result = load_tool('analysis_tools/benchmark_hatnet.py').main(
         ['speed', '--model', 'transcnn', '--arch', 'tiny', '--shape', '64', '48', '--iters', '1',
          '--warmup', '0'])
     assert result['model'] == 'transcnn-tiny' and result['shape'] == [64, 48]
@@ -29,10 +20,11 @@ def test_speed_reports_eager_and_onnxruntime_with_parity():
 
 
 @pytest.mark.slow
-def test_memory_compares_training_steps_with_and_without_checkpointing(capsys):
+def test_memory_compares_training_steps_with_and_without_checkpointing(capsys, load_tool):
     config = osp.join(ROOT, 'configs', 'hatnet', 'fpn_hatnet-tiny_4xb4-80k_ade20k-512x512.py')
     # The segmentor's data preprocessor pads to its 512x512 crop, so activations dominate.
-    results = _load_benchmark().main(['memory', config, '--shape', '64', '64'])
+    benchmark = load_tool('analysis_tools/benchmark_hatnet.py')
+    results = benchmark.main(['memory', config, '--shape', '64', '64'])
     assert [r['with_cp'] for r in results] == [False, True]
     assert all(r['config'] == osp.basename(config) and r['batch'] == 1 for r in results)
     # Checkpointing the H-MHSA blocks must lower the peak (about 2x here).

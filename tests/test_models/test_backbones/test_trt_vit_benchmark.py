@@ -1,25 +1,13 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Smoke run of tools/analysis_tools/benchmark_trt_vit.py (no timing assertions)."""
-import importlib.util
 import json
-import os.path as osp
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-
-def _load_benchmark():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_trt_vit.py')
-    spec = importlib.util.spec_from_file_location('benchmark_trt_vit', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_benchmark_reports_every_model_mode_and_ratio(tmp_path, capsys):
+def test_benchmark_reports_every_model_mode_and_ratio(tmp_path, capsys, load_tool):
     pytest.importorskip('mmpretrain')
-    benchmark = _load_benchmark()
+    benchmark = load_tool('analysis_tools/benchmark_trt_vit.py')
     out = tmp_path / 'latency.json'
     rows = benchmark.main(['--archs', 'a', '--resolutions', '32x48', '--modes', 'eager', 'fused',
                            '--warmup', '0', '--repeats', '1', '--threads', '1',
@@ -35,6 +23,6 @@ def test_benchmark_reports_every_model_mode_and_ratio(tmp_path, capsys):
     assert json.loads(out.read_text())['rows'] == rows
 
 
-def test_benchmark_rejects_bad_resolution():
+def test_benchmark_rejects_bad_resolution(load_tool):
     with pytest.raises(SystemExit, match='224x224'):
-        _load_benchmark().parse_resolution('224')
+        load_tool('analysis_tools/benchmark_trt_vit.py').parse_resolution('224')
