@@ -13,12 +13,27 @@ import mmhybrid.models  # noqa: F401,E402
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: end-to-end runs (training, mim, DDP); '
                             'deselect with -m "not slow"')
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_default_scope():
+    """MMEngine's default scope is process-global: a test that sets one (``init_default_scope``,
+    building a ``Runner``) would silently redirect the registry look-ups of the tests after it.
+    Restore the scope instances to what they were before each test."""
+    from mmengine.registry import DefaultScope
+    instances = DefaultScope._instance_dict
+    before = list(instances)
+    yield
+    for name in list(instances):
+        if name not in before:
+            del instances[name]
+    for name in before:
+        instances.move_to_end(name)
 
 
 @pytest.fixture

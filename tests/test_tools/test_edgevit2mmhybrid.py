@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.registry import init_default_scope
 
 from mmhybrid.models import EdgeViT
 
@@ -47,8 +48,7 @@ def test_authors_layout_matches_spec_listing():
 
 def test_convert_training_checkpoint_to_classifier(tmp_path):
     from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-    from mmpretrain.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
+    init_default_scope('mmpretrain')  # the build resolves names in the current default scope
     state = _authors_state_dict('xxs')
     ema = {k: v + 1 if v.is_floating_point() else v for k, v in state.items()}
     src = tmp_path / 'checkpoint.pth'

@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.registry import init_default_scope
 
 from mmhybrid.models import EdgeViT
 from mmhybrid.models.backbones import edgevit as edgevit_module
@@ -40,8 +41,7 @@ def test_backbone_parameter_counts(arch):
 @pytest.mark.parametrize('arch, rounded', [('xxs', 4.07), ('xs', 6.77), ('s', 13.11)])
 def test_classifier_parameter_counts(arch, rounded):
     from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-    from mmpretrain.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
+    init_default_scope('mmpretrain')  # the build resolves names in the current default scope
     channels = EdgeViT.arch_settings[arch]['embed_dims'][-1]
     model = PRETRAIN_MODELS.build(dict(
         type='ImageClassifier',
