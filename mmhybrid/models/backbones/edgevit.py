@@ -1,15 +1,14 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """EdgeViT backbone (Pan et al., ECCV 2022, https://arxiv.org/abs/2205.03436)."""
 import copy
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models.layers.lgl import LGLBlock
+from .base_backbone import HybridBackbone
 from mmhybrid.models.utils import pad_to_multiple
 from mmhybrid.registry import MODELS
 
@@ -38,7 +37,7 @@ class EdgeViTPatchEmbed(nn.Module):
 
 
 @MODELS.register_module()
-class EdgeViT(BaseModule):
+class EdgeViT(HybridBackbone):
     """EdgeViT: a four-stage hybrid backbone of local-global-local (LGL) bottlenecks.
 
     Paper: `EdgeViTs: Competing Light-weight CNNs on Mobile Devices with Vision Transformers
@@ -226,7 +225,7 @@ class EdgeViT(BaseModule):
                 outs.append(self.norm(x) if self.final_norm and i == self.num_stages - 1 else x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
+    def _frozen_modules(self) -> List[nn.Module]:
         modules = []
         if self.frozen_stages >= 0:
             modules.append(self.patch_embed1)
@@ -234,16 +233,5 @@ class EdgeViT(BaseModule):
             modules.extend(self.stage_modules(i))
         if self.frozen_stages == self.num_stages and self.final_norm:
             modules.append(self.norm)
-        for module in modules:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        return modules
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self

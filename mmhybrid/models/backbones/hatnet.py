@@ -15,10 +15,9 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.registry import MODELS
+from .base_backbone import HybridBackbone
 from ..layers.hmhsa import HMHSA
 
 
@@ -138,7 +137,7 @@ class TwoBranchDownsample(nn.Module):
         return self.act(self.norm1(self.conv(x)) + self.norm2(self.residual(self.pool(x))))
 
 
-class _HierarchicalAttentionNet(BaseModule):
+class _HierarchicalAttentionNet(HybridBackbone):
     """Code shared by :class:`TransCNN` and :class:`HATNet`; see their docstrings.
 
     Subclasses set ``arch_settings``, ``default_norm_cfg``, ``irb_norm_position``,
@@ -261,25 +260,14 @@ class _HierarchicalAttentionNet(BaseModule):
         entry = self.patch_embed if stage == 0 else getattr(self, f'ds{stage + 1}')
         return [entry, self.blocks[stage]]
 
-    def _freeze_stages(self):
+    def _frozen_modules(self) -> List[nn.Module]:
         if self.frozen_stages < 0:
-            return
+            return []
         modules = [self.patch_embed]
         for stage in range(self.frozen_stages):
             modules += self._stage_modules(stage)
-        for module in modules:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        return modules
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
 
     def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         # non-reentrant checkpointing also saves memory when x itself needs no gradient

@@ -7,7 +7,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -16,10 +15,11 @@ from mmhybrid.models.layers.topformer_layers import (TopFormerConv2dBN, TopForme
                                                      TopFormerSemanticsInjection,
                                                      TopFormerTokenPyramid)
 from mmhybrid.registry import MODELS
+from .base_backbone import HybridBackbone
 
 
 @MODELS.register_module()
-class TopFormer(BaseModule):
+class TopFormer(HybridBackbone):
     """TopFormer: Token Pyramid Module + Scale-aware Semantics Extractor + Semantics Injection.
 
     A PyTorch re-implementation of `TopFormer <https://arxiv.org/abs/2204.05525>`_ that behaves
@@ -286,18 +286,9 @@ class TopFormer(BaseModule):
             for i in range(first, self.tap_indices[stage] + 1)
         ]
 
-    def _freeze_stages(self) -> None:
-        for stage in range(self.frozen_stages + 1):
-            for module in self._stage_modules(stage):
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
+    def _frozen_modules(self) -> List[nn.Module]:
+        return [
+            module for stage in range(self.frozen_stages + 1)
+            for module in self._stage_modules(stage)
+        ]
 
-    def train(self, mode: bool = True) -> 'TopFormer':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self

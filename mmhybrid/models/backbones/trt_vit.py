@@ -10,19 +10,19 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models.layers.trt_blocks import MixBlockA, MixBlockB, MixBlockC, TRTBottleneck
 from mmhybrid.models.utils import switch_to_deploy as _fold_for_deploy
 from mmhybrid.registry import MODELS
+from .base_backbone import HybridBackbone
 
 MIX_BLOCKS = {'MixBlockA': MixBlockA, 'MixBlockB': MixBlockB, 'MixBlockC': MixBlockC}
 
 
 @MODELS.register_module()
-class TRTViT(BaseModule):
+class TRTViT(HybridBackbone):
     """TRT-ViT: TensorRT-oriented Vision Transformer.
 
     A paper re-implementation of `TRT-ViT <https://arxiv.org/abs/2205.09579>`_. **No official code
@@ -252,23 +252,11 @@ class TRTViT(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
+    def _frozen_modules(self) -> List[nn.Module]:
         if self.frozen_stages < 0:
-            return
-        frozen = [self.stem] + list(self.stages[:self.frozen_stages])
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+            return []
+        return [self.stem] + list(self.stages[:self.frozen_stages])
 
-    def train(self, mode: bool = True) -> 'TRTViT':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
 
     def switch_to_deploy(self) -> None:
         """Fold every conv + BN pair for inference (in place, idempotent, sets eval mode)."""
