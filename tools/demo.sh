@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 DATA=${DATA:-data/tiny}
 WORK_DIR=${WORK_DIR:-work_dirs/demo}
-ITERS=${ITERS:-400}
+ITERS=${ITERS:-300}
 CONFIG=configs/topformer/topformer_t_ade20k.py
 ADE=$DATA/ADEChallengeData2016
 
