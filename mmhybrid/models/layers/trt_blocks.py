@@ -26,7 +26,7 @@ around the whole block (each inner block has its own); BottleNecks inside MixBlo
 ResNet expansion of 4; there is no explicit positional encoding (the convolutions around the
 Transformer provide position information, as in CPVT/PVTv2).
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -256,18 +256,35 @@ class _MixBlock(BaseModule):
 
     Builds ``self.projection`` (conv + BN, no activation: 1x1, or 3x3 stride 2 when the block
     downsamples) to ``projected_channels``, plus ``self.transformer`` (``transformer_channels``)
-    and ``self.bottleneck`` (``bottleneck_in`` -> ``bottleneck_out``). Subclasses wire them.
+    and ``self.bottleneck`` (``bottleneck_in`` -> ``bottleneck_out``), with the widths that the
+    subclass's ``_branch_widths`` gives; the subclass's ``forward`` wires them.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, shrink_ratio: float,
-                 sr_ratio: int, kernel_size: int, stride: int, drop_path_rate: float,
-                 norm_cfg: dict, act_cfg: dict, init_cfg: Optional[dict]):
+    #: A fixed shrink ratio R, for blocks whose wiring allows no other (MixBlock B).
+    fixed_shrink_ratio: Optional[float] = None
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 shrink_ratio: float = 0.5,
+                 sr_ratio: int = 1,
+                 kernel_size: int = 3,
+                 stride: int = 1,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU'),
+                 init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         name = type(self).__name__
         _check_positive_int('in_channels', in_channels)
         _check_positive_int('out_channels', out_channels)
         if stride not in (1, 2):
             raise ValueError(f'{name}: stride must be 1 or 2, got {stride!r}.')
+        if self.fixed_shrink_ratio is not None and shrink_ratio != self.fixed_shrink_ratio:
+            raise ValueError(
+                f'{name} stacks the Transformer on the BottleNeck with equal widths, so its '
+                f'shrink_ratio is fixed at {self.fixed_shrink_ratio} (got {shrink_ratio!r}); '
+                f'use MixBlockC for other ratios.')
         if not 0. < shrink_ratio < 1.:
             raise ValueError(f'{name}: shrink_ratio R must lie in (0, 1), got {shrink_ratio!r}.')
         transformer_channels = out_channels * shrink_ratio
@@ -283,33 +300,30 @@ class _MixBlock(BaseModule):
         self.stride = stride
         self.transformer_channels = int(transformer_channels)
         self.local_channels = out_channels - self.transformer_channels
-        self._norm_cfg = norm_cfg
-        self._act_cfg = act_cfg
-        self._drop_path_rate = drop_path_rate
-        self._sr_ratio = sr_ratio
-        self._kernel_size = kernel_size
 
-    def _build(self, projected_channels: int, bottleneck_in: int, bottleneck_out: int) -> None:
-        kernel, padding = (1, 0) if self.stride == 1 else (3, 1)
+        projected_channels, bottleneck_in, bottleneck_out = self._branch_widths()
+        kernel, padding = (1, 0) if stride == 1 else (3, 1)
         self.projection = ConvModule(
-            self.in_channels,
+            in_channels,
             projected_channels,
             kernel,
-            stride=self.stride,
+            stride=stride,
             padding=padding,
-            norm_cfg=self._norm_cfg,
+            norm_cfg=norm_cfg,
             act_cfg=None)
         self.transformer = TRTTransformerBlock(
-            self.transformer_channels,
-            sr_ratio=self._sr_ratio,
-            drop_path_rate=self._drop_path_rate)
+            self.transformer_channels, sr_ratio=sr_ratio, drop_path_rate=drop_path_rate)
         self.bottleneck = TRTBottleneck(
             bottleneck_in,
             bottleneck_out,
-            kernel_size=self._kernel_size,
-            drop_path_rate=self._drop_path_rate,
-            norm_cfg=self._norm_cfg,
-            act_cfg=self._act_cfg)
+            kernel_size=kernel_size,
+            drop_path_rate=drop_path_rate,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+
+    def _branch_widths(self) -> Tuple[int, int, int]:
+        """``(projected_channels, bottleneck_in, bottleneck_out)`` of this wiring."""
+        raise NotImplementedError
 
 
 _MIX_ARGS_DOC = """
@@ -334,27 +348,15 @@ _MIX_ARGS_DOC = """
 
 @MODELS.register_module()
 class MixBlockA(_MixBlock):
-    """MixBlock A of TRT-ViT: Transformer and BottleNeck in parallel on a channel split.
+    __doc__ = """MixBlock A of TRT-ViT: Transformer and BottleNeck in parallel on a channel split.
 
     ``y = proj(x)`` (``C`` channels) is split into ``R*C`` channels for the Transformer and
     ``(1-R)*C`` for the BottleNeck; the two outputs are concatenated. Kept for the paper's
     block-level ablation (TRT-ViT itself uses :class:`MixBlockC`).
     """ + _MIX_ARGS_DOC
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 shrink_ratio: float = 0.5,
-                 sr_ratio: int = 1,
-                 kernel_size: int = 3,
-                 stride: int = 1,
-                 drop_path_rate: float = 0.,
-                 norm_cfg: dict = dict(type='BN'),
-                 act_cfg: dict = dict(type='ReLU'),
-                 init_cfg: Optional[dict] = None):
-        super().__init__(in_channels, out_channels, shrink_ratio, sr_ratio, kernel_size, stride,
-                         drop_path_rate, norm_cfg, act_cfg, init_cfg)
-        self._build(out_channels, self.local_channels, self.local_channels)
+    def _branch_widths(self) -> Tuple[int, int, int]:
+        return self.out_channels, self.local_channels, self.local_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.projection(x)
@@ -364,32 +366,17 @@ class MixBlockA(_MixBlock):
 
 @MODELS.register_module()
 class MixBlockB(_MixBlock):
-    """MixBlock B of TRT-ViT: local-then-global (BottleNeck, then Transformer on its output).
+    __doc__ = """MixBlock B of TRT-ViT: local-then-global (BottleNeck, then Transformer on its output).
 
     ``y = proj(x)`` (``C/2`` channels), ``l = BottleNeck(y)``, ``g = Transformer(l)``, output
     ``concat(l, g)``. The two parts have equal widths by construction, so ``R`` is fixed at 0.5
     (the paper's motivation for MixBlock C). Kept for the paper's block-level ablation.
     """ + _MIX_ARGS_DOC
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 shrink_ratio: float = 0.5,
-                 sr_ratio: int = 1,
-                 kernel_size: int = 3,
-                 stride: int = 1,
-                 drop_path_rate: float = 0.,
-                 norm_cfg: dict = dict(type='BN'),
-                 act_cfg: dict = dict(type='ReLU'),
-                 init_cfg: Optional[dict] = None):
-        if shrink_ratio != 0.5:
-            raise ValueError(
-                f'MixBlockB stacks the Transformer on the BottleNeck with equal widths, so its '
-                f'shrink_ratio is fixed at 0.5 (got {shrink_ratio!r}); use MixBlockC for other '
-                f'ratios.')
-        super().__init__(in_channels, out_channels, shrink_ratio, sr_ratio, kernel_size, stride,
-                         drop_path_rate, norm_cfg, act_cfg, init_cfg)
-        self._build(self.local_channels, self.local_channels, self.local_channels)
+    fixed_shrink_ratio = 0.5
+
+    def _branch_widths(self) -> Tuple[int, int, int]:
+        return self.local_channels, self.local_channels, self.local_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         local_out = self.bottleneck(self.projection(x))
@@ -398,27 +385,15 @@ class MixBlockB(_MixBlock):
 
 @MODELS.register_module()
 class MixBlockC(_MixBlock):
-    """MixBlock C of TRT-ViT: global-then-local (Transformer, then BottleNeck on its output).
+    __doc__ = """MixBlock C of TRT-ViT: global-then-local (Transformer, then BottleNeck on its output).
 
     ``y = proj(x)`` (``R*C`` channels), ``g = Transformer(y)``, ``l = BottleNeck(g)`` with
     ``(1-R)*C`` output channels (a projection shortcut when ``R != 0.5``), output
     ``concat(g, l)``. This is the block TRT-ViT uses; the paper sets ``R = 0.5``.
     """ + _MIX_ARGS_DOC
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 shrink_ratio: float = 0.5,
-                 sr_ratio: int = 1,
-                 kernel_size: int = 3,
-                 stride: int = 1,
-                 drop_path_rate: float = 0.,
-                 norm_cfg: dict = dict(type='BN'),
-                 act_cfg: dict = dict(type='ReLU'),
-                 init_cfg: Optional[dict] = None):
-        super().__init__(in_channels, out_channels, shrink_ratio, sr_ratio, kernel_size, stride,
-                         drop_path_rate, norm_cfg, act_cfg, init_cfg)
-        self._build(self.transformer_channels, self.transformer_channels, self.local_channels)
+    def _branch_widths(self) -> Tuple[int, int, int]:
+        return self.transformer_channels, self.transformer_channels, self.local_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         global_out = self.transformer(self.projection(x))
