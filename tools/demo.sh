@@ -57,6 +57,6 @@ echo "[demo] evaluating $WORK_DIR/iter_$ITERS.pth and drawing the predictions"
   || { tail -n 40 "$WORK_DIR.test.log"; echo "[demo] testing failed, log: $WORK_DIR.test.log"; exit 1; }
 miou=$(grep -oE "mIoU: [0-9.]+" "$WORK_DIR.test.log" | tail -n 1)
 overlays=$(find "$WORK_DIR/overlays" -name '*.png' | wc -l)
-echo "[demo] $miou (over the classes present in the tiny set; chance is far below)"
+echo "[demo] $miou (averaged over the classes present in the tiny set; an untrained model predicts one class everywhere)"
 echo "[demo] $overlays prediction overlays in $WORK_DIR/overlays/vis_data/vis_image/"
 echo "[demo] done in $(( $(date +%s) - start )) s"
