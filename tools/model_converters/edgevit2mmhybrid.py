@@ -33,32 +33,10 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 from mmhybrid.models.backbones.edgevit import EdgeViT  # noqa: E402
+from mmhybrid.utils.converters import (load_source_checkpoint,  # noqa: E402
+                                       select_state_dict, verify_classifier_weights)
 
 SOURCE_KEYS = ('model', 'model_ema', 'state_dict')
-
-
-def select_state_dict(checkpoint: dict, ema: bool = False) -> Tuple[Dict[str, torch.Tensor], str]:
-    """Pick the weights out of a training checkpoint or accept a raw state dict.
-
-    Returns the state dict (``module.`` prefixes removed) and a description of its origin.
-    """
-    if ema:
-        if 'model_ema' not in checkpoint:
-            raise KeyError(f'--ema given but the checkpoint has no "model_ema" entry '
-                           f'(top-level keys: {sorted(checkpoint)[:10]}).')
-        state, origin = checkpoint['model_ema'], 'model_ema'
-    elif all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        state, origin = checkpoint, 'raw state dict'
-    else:
-        found = [k for k in SOURCE_KEYS if k in checkpoint]
-        if not found:
-            raise KeyError('Not an EdgeViT checkpoint: expected a raw state dict or one of '
-                           f'{list(SOURCE_KEYS)}, got top-level keys {sorted(checkpoint)[:10]}.')
-        origin = found[0]
-        state = checkpoint[origin]
-    state = OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
-                        for k, v in state.items())
-    return state, origin
 
 
 def infer_arch(state: Dict[str, torch.Tensor]) -> Tuple[dict, Optional[str]]:
@@ -117,24 +95,11 @@ def verify(converted: Dict[str, torch.Tensor], arch: dict, backbone_only: bool,
            keep_final_norm: bool) -> None:
     """Load ``converted`` strictly into a fresh ``EdgeViT`` (and check the head's shape)."""
     final_norm = keep_final_norm if backbone_only else True
-    model = EdgeViT(arch, final_norm=final_norm)
-    if backbone_only:
-        backbone_state = converted
-    else:
-        backbone_state = {k[len('backbone.'):]: v for k, v in converted.items()
-                          if k.startswith('backbone.')}
-        head = {k: v for k, v in converted.items() if not k.startswith('backbone.')}
-        channels = arch['embed_dims'][-1]
-        if set(head) != {'head.fc.weight', 'head.fc.bias'} or head[
-                'head.fc.weight'].shape[1] != channels:
-            raise RuntimeError(
-                f'Expected a Linear classifier head on {channels} channels (head.weight, '
-                f'head.bias), got {sorted(head)}; use --backbone-only to drop the head.')
-    try:
-        model.load_state_dict(backbone_state, strict=True)
-    except RuntimeError as exc:
-        raise RuntimeError(f'The converted weights do not match EdgeViT({arch}, '
-                           f'final_norm={final_norm}):\n{exc}') from None
+    verify_classifier_weights(
+        EdgeViT(arch, final_norm=final_norm), converted, backbone_only,
+        channels=arch['embed_dims'][-1],
+        description=f'EdgeViT({arch}, final_norm={final_norm})',
+        authors_head='head.weight, head.bias')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -150,10 +115,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--keep-final-norm', action='store_true',
                         help='with --backbone-only: keep the final BatchNorm "norm.*" for an '
                         'EdgeViT(final_norm=True)')
+    parser.add_argument('--allow-pickle', action='store_true',
+                        help='load SRC with weights_only=False (training checkpoints that '
+                        'pickle an argparse "args"); only for files you trust')
     args = parser.parse_args(argv)
 
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
-    state, origin = select_state_dict(checkpoint, ema=args.ema)
+    checkpoint = load_source_checkpoint(args.src, args.allow_pickle)
+    state, origin = select_state_dict(checkpoint, SOURCE_KEYS, 'EdgeViT', ema=args.ema)
     arch, arch_name = infer_arch(state)
     converted, dropped = convert(state, args.backbone_only, args.keep_final_norm)
     verify(converted, arch, args.backbone_only, args.keep_final_norm)

@@ -38,30 +38,10 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 from mmhybrid.models.backbones.hatnet import HATNet, TransCNN  # noqa: E402
+from mmhybrid.utils.converters import (load_source_checkpoint,  # noqa: E402
+                                       select_state_dict, verify_classifier_weights)
 
 CLASSIFIER_PREFIX = 'classifier.1.'
-
-
-def select_state_dict(checkpoint: dict, ema: bool = False) -> Tuple[Dict[str, torch.Tensor], str]:
-    """Return the weights (``module.`` prefixes removed) and where they came from."""
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f'Expected a dict checkpoint, got {type(checkpoint).__name__}.')
-    if ema:
-        if 'model_ema' not in checkpoint:
-            raise KeyError('--ema given but the checkpoint has no "model_ema" entry '
-                           f'(top-level keys: {sorted(checkpoint)[:10]}).')
-        state, origin = checkpoint['model_ema'], 'model_ema'
-    elif checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        state, origin = checkpoint, 'raw state dict'
-    else:
-        origin = next((k for k in ('model', 'state_dict') if k in checkpoint), None)
-        if origin is None:
-            raise KeyError('Not a TransCNN/HAT-Net checkpoint: expected a raw state dict or a '
-                           f'"model" entry, got top-level keys {sorted(checkpoint)[:10]}.')
-        state = checkpoint[origin]
-    state = OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
-                        for k, v in state.items())
-    return state, origin
 
 
 def infer_model(state: Dict[str, torch.Tensor]) -> Tuple[Type, str]:
@@ -115,23 +95,9 @@ def verify(converted: Dict[str, torch.Tensor], cls: Type, arch: str,
            backbone_only: bool) -> None:
     """Load ``converted`` strictly into a fresh model (and check the classifier's shape)."""
     model = cls(arch)
-    if backbone_only:
-        backbone_state = converted
-    else:
-        backbone_state = {k[len('backbone.'):]: v for k, v in converted.items()
-                          if k.startswith('backbone.')}
-        head = {k: v for k, v in converted.items() if not k.startswith('backbone.')}
-        channels = model.embed_dims[-1]
-        if set(head) != {'head.fc.weight', 'head.fc.bias'} or \
-                head['head.fc.weight'].shape[1] != channels:
-            raise RuntimeError(f'Expected a Linear classifier on {channels} channels '
-                               f'(classifier.1.weight/bias), got {sorted(head)}; use '
-                               '--backbone-only to drop the classifier.')
-    try:
-        model.load_state_dict(backbone_state, strict=True)
-    except RuntimeError as exc:
-        raise RuntimeError(f'The converted weights do not match {cls.__name__}({arch!r}):\n'
-                           f'{exc}') from None
+    verify_classifier_weights(
+        model, converted, backbone_only, channels=model.embed_dims[-1],
+        description=f'{cls.__name__}({arch!r})', authors_head='classifier.1.weight/bias')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -143,10 +109,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         help='convert the "model_ema" weights instead of "model"')
     parser.add_argument('--backbone-only', action='store_true',
                         help='write unprefixed backbone keys and drop the classifier')
+    parser.add_argument('--allow-pickle', action='store_true',
+                        help='load SRC with weights_only=False (training checkpoints that '
+                        'pickle an argparse "args"); only for files you trust')
     args = parser.parse_args(argv)
 
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
-    state, origin = select_state_dict(checkpoint, ema=args.ema)
+    checkpoint = load_source_checkpoint(args.src, args.allow_pickle)
+    state, origin = select_state_dict(checkpoint, ('model', 'state_dict'), 'TransCNN/HAT-Net',
+                                      ema=args.ema)
     cls, arch = infer_model(state)
     converted, dropped = convert(state, args.backbone_only)
     verify(converted, cls, arch, args.backbone_only)

@@ -26,10 +26,14 @@ Example::
 """
 import argparse
 import os.path as osp
+import sys
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
+from mmhybrid.utils.converters import load_source_checkpoint  # noqa: E402
 
 #: The authors renamed these modules before release (their tools/convert_state_dict.py).
 LEGACY_NAMES = {
@@ -121,13 +125,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    try:
-        checkpoint = torch.load(args.src, map_location='cpu', weights_only=not args.allow_pickle)
-    except Exception as exc:  # torch raises UnpicklingError / RuntimeError for unsafe pickles
-        if args.allow_pickle:
-            raise
-        raise SystemExit(f'Could not load {args.src} with weights_only=True ({exc}). If you trust '
-                         'the file, re-run with --allow-pickle.')
+    checkpoint = load_source_checkpoint(args.src, args.allow_pickle)
     state_dict, kind = convert(checkpoint)
     meta = convert_meta(checkpoint.get('meta'), args.src, kind)
     torch.save(dict(meta=meta, state_dict=state_dict), args.dst)
