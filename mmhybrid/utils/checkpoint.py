@@ -18,7 +18,9 @@ checkpoints written by a plain MMEngine 0.10.7 run still need ``weights_only=Fal
 files only).
 """
 import importlib
-from typing import List
+import os.path as osp
+import zipfile
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -76,3 +78,27 @@ def allow_mmengine_checkpoints() -> bool:
     HistoryBuffer.__getstate__ = _history_buffer_getstate
     add_safe_globals(_mmengine_checkpoint_globals())
     return True
+
+
+def checkpoint_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be a checkpoint to resume from, or ``None`` if it is intact.
+
+    Checkpoints written by ``torch.save`` (torch >= 1.6) are zip archives whose records carry
+    CRC-32 checksums: a file cut short loses its central directory and a damaged one fails the
+    checksum, so this is decided without unpickling anything.
+    """
+    if not path:
+        return 'no file named'
+    if not osp.isfile(path):
+        return 'does not exist'
+    size = osp.getsize(path)
+    if size == 0:
+        return 'is empty (0 bytes)'
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as exc:
+        return f'is truncated or corrupt ({size} bytes: {exc})'
+    if damaged is not None:
+        return f'is corrupt ({size} bytes; record {damaged!r} fails its checksum)'
+    return None

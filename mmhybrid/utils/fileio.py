@@ -18,8 +18,10 @@ from typing import Iterable, Iterator, Union
 
 PathLike = Union[str, 'os.PathLike[str]']
 
-#: Temporary files start with this prefix (hidden), so scans of a folder can skip them.
+#: Temporary files start with this prefix (hidden) and end with ``TEMP_SUFFIX``, so neither a
+#: scan for a file type (``*.jpg``, ``*.pth``) nor a glob without hidden files picks them up.
 TEMP_PREFIX = '.tmp-'
+TEMP_SUFFIX = '.part'
 
 
 def is_same_file(first: PathLike, second: PathLike) -> bool:
@@ -64,9 +66,10 @@ def _fsync_folder(folder: str) -> None:
 
 
 def temporary_name(path: PathLike) -> str:
-    """A fresh hidden name beside ``path``: ``<folder>/.tmp-<random>-<basename>``."""
+    """A fresh hidden name beside ``path``: ``<folder>/.tmp-<pid>-<random>-<basename>.part``."""
     folder, name = osp.split(osp.abspath(path))
-    return osp.join(folder, f'{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name}')
+    return osp.join(folder,
+                    f'{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name}{TEMP_SUFFIX}')
 
 
 @contextlib.contextmanager

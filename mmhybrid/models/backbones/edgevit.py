@@ -100,6 +100,8 @@ class EdgeViT(HybridBackbone):
     """
 
     #: head_dim 36 for XXS, 48 for XS/S; heads = embed_dims // head_dim.
+    #: The classifier's final BatchNorm (``final_norm=True``), unused by dense models.
+    pretrained_optional_prefixes = ('norm.', )
     arch_settings: Dict[str, dict] = {
         'xxs': dict(depths=[1, 1, 3, 2], embed_dims=[36, 72, 144, 288], num_heads=[1, 2, 4, 8],
                     mlp_ratios=[4, 4, 4, 4], sr_ratios=[4, 2, 2, 1]),

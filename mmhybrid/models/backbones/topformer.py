@@ -94,6 +94,8 @@ class TopFormer(HybridBackbone):
         (1, 208, 4, 4)
     """
 
+    #: ImageNet pre-training ('global' mode) has no SIM modules; dense models start them anew.
+    pretrained_optional_prefixes = ('SIM.', )
     arch_settings: Dict[str, dict] = {
         'tiny': dict(
             layer_cfgs=[[3, 1, 16, 1], [3, 4, 16, 2], [3, 3, 16, 1], [5, 3, 32, 2],
@@ -253,8 +255,8 @@ class TopFormer(HybridBackbone):
             ]
         return tuple(candidates[i] for i in self.out_indices)
 
-    def init_weights(self) -> None:
-        """The authors' initialisation, then ``init_cfg`` (e.g. a pretrained checkpoint)."""
+    def _init_from_scratch(self) -> None:
+        """The authors' initialisation, then any non-``Pretrained`` ``init_cfg``."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels

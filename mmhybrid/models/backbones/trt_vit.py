@@ -232,10 +232,9 @@ class TRTViT(HybridBackbone):
             normalised.append(index % self.num_stages)
         return tuple(normalised)
 
-    def init_weights(self) -> None:
-        super().init_weights()
-        pretrained = isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'
-        if self.zero_init_residual and not pretrained:
+    def _init_from_scratch(self) -> None:
+        super()._init_from_scratch()
+        if self.zero_init_residual:
             for module in self.modules():
                 if isinstance(module, TRTBottleneck) and \
                         isinstance(module.conv3.norm, _BatchNorm):
