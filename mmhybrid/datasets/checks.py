@@ -522,14 +522,18 @@ def _check_split(cfg: Any, split: str, report: DatasetReport, max_samples: Optio
         return
     try:
         dataset = DATASETS.build(copy.deepcopy(dataset_cfg))
+        leaves = _leaf_datasets(dataset)
+        for leaf in leaves:  # lazy_init=True datasets read their annotations here
+            if hasattr(leaf, 'full_init'):
+                leaf.full_init()
+        lengths = [len(leaf) for leaf in leaves]
     except Exception as exc:  # the error becomes a report entry naming the config key
         spec = next(iter(specs.values()), None) if len(specs) == 1 else None
         report.problems.append(_build_problem(split, f'{loader_key}.dataset', exc, spec))
         report.notes[split] = 'could not be built'
         return
-    leaves = _leaf_datasets(dataset)
     leaf_cfgs = [leaf for leaf, _ in iter_leaf_dataset_cfgs(dataset_cfg, loader_key)]
-    report.counts[split] = sum(len(leaf) for leaf in leaves)
+    report.counts[split] = sum(lengths)
     report.checked[split] = 0
     if report.counts[split] == 0:
         report.problems.append(DataProblem(split, f'{loader_key}.dataset', (

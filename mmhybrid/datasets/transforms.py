@@ -158,6 +158,9 @@ def wrap_pipelines_with_error_reports(cfg: Any,
     (segmentation; see :func:`segmentation_label_spec`), else no label check is made.
     Pipelines already wrapped, empty ones and absent dataloaders are skipped, so calling it
     twice is harmless. Call it after any step that replaces pipelines (e.g. TTA).
+    When something was wrapped, ``mmhybrid.datasets`` is added to ``cfg.custom_imports``: the
+    prefixed type only resolves once that module is imported, and the config the Runner dumps
+    into the work dir must reload without help.
 
     Returns:
         int: how many pipelines were wrapped (a pipeline shared by two dataloaders counts once).
@@ -178,4 +181,18 @@ def wrap_pipelines_with_error_reports(cfg: Any,
                      num_classes=num_classes, ignore_index=ignore_index)
             ]
             wrapped += 1
+    if wrapped:
+        _add_custom_import(cfg, 'mmhybrid.datasets')
     return wrapped
+
+
+def _add_custom_import(cfg: Any, module: str) -> None:
+    """Add ``module`` to ``cfg.custom_imports``, so the config dumped into the work dir
+    (reloaded by ``Config.fromfile``) registers ``mmhybrid.ReportDataErrors`` by itself."""
+    custom = cfg.get('custom_imports', None) or {}
+    imports = custom.get('imports', [])
+    imports = [imports] if isinstance(imports, str) else list(imports)
+    if module not in imports:
+        imports.append(module)
+    cfg['custom_imports'] = dict(custom, imports=imports,
+                                 allow_failed_imports=custom.get('allow_failed_imports', False))

@@ -10,6 +10,8 @@ import os
 import os.path as osp
 import pickle
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,8 +20,8 @@ from mmengine.config import Config
 from PIL import Image
 
 from mmhybrid.datasets import (DatasetError, ReportDataErrors, check_dataset,
-                               check_dataset_folders, segmentation_label_spec,
-                               wrap_pipelines_with_error_reports)
+                               check_dataset_folders, inspect_image_file,
+                               segmentation_label_spec, wrap_pipelines_with_error_reports)
 from mmhybrid.testing import make_ade20k, make_imagenet
 
 SIZE = (64, 48)  # (width, height)
@@ -230,6 +232,36 @@ def test_empty_image_folder_is_named_with_the_key_to_fix(ade_root):
     assert folder in str(error.value) and '1 problem with the dataset folders' in str(error.value)
 
 
+def test_annotation_file_listing_nothing_names_the_folder(ade_root):
+    empty_list = osp.join(ade_root, 'empty.txt')
+    open(empty_list, 'w').close()
+    cfg = seg_config(ade_root)
+    cfg.train_dataloader.dataset.ann_file = 'empty.txt'
+    problem = only_problem(check_dataset(cfg, splits=('train', ), progress=False))
+    assert problem.path == osp.join(ade_root, 'images', 'training')
+    assert 'found no samples' in problem.problem and empty_list in problem.problem
+
+
+@pytest.mark.parametrize('content, expected', [
+    (None, 'file does not exist'),
+    (b'', 'file is empty (0 bytes)'),
+    (b'<html>not found</html>', "not an image file (starts with b'<html>"),
+    ('half', 'truncated or corrupt image'),
+])
+def test_inspect_image_file_names_the_problem(tmp_path, content, expected):
+    path = str(tmp_path / 'x.jpg')
+    Image.new('RGB', (32, 32), (200, 10, 10)).save(path)
+    if content is None:
+        os.remove(path)
+    else:
+        with open(path, 'rb') as f:
+            whole = f.read()
+        with open(path, 'wb') as f:
+            f.write(whole[:len(whole) // 2] if content == 'half' else content)
+    image, problem = inspect_image_file(path)
+    assert image is None and problem.startswith(expected)
+
+
 def test_missing_data_root_names_the_data_root_key(tmp_path):
     missing = str(tmp_path / 'nowhere')
     with pytest.raises(DatasetError) as error:
@@ -321,6 +353,27 @@ def test_wrap_handles_dataset_wrappers_and_is_idempotent():
     assert len(wrapped) == 1 and wrapped[0]['type'] == 'mmhybrid.ReportDataErrors'
     assert wrapped[0]['transforms'] == [dict(type='LoadImageFromFile')]
     assert (wrapped[0]['num_classes'], wrapped[0]['ignore_index']) == (19, 250)
+    assert cfg.custom_imports == dict(imports=['mmhybrid.datasets'], allow_failed_imports=False)
+
+
+def test_dumped_wrapped_config_builds_in_a_fresh_process(ade_root, tmp_path):
+    """The config the Runner dumps reloads and builds with nothing imported by hand."""
+    cfg = seg_config(ade_root)
+    cfg.custom_imports = dict(imports='mmseg.datasets')
+    wrap_pipelines_with_error_reports(cfg)
+    assert cfg.custom_imports.imports == ['mmseg.datasets', 'mmhybrid.datasets']
+    config_path = str(tmp_path / 'wrapped.py')
+    cfg.dump(config_path)
+    script = (
+        'import sys; from mmengine.config import Config; '
+        'from mmengine.registry import DATASETS, init_default_scope; '
+        f'cfg = Config.fromfile({config_path!r}); init_default_scope("mmseg"); '
+        'ds = DATASETS.build(cfg.train_dataloader.dataset); ds[0]; '
+        'print(type(ds.pipeline.transforms[0]).__name__)')
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS='1'), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == 'ReportDataErrors'
 
 
 @pytest.mark.parametrize('scope', ['mmseg', 'mmdet', 'mmpretrain'])
