@@ -13,11 +13,18 @@ import importlib
 import warnings
 from typing import Iterable, List
 
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
 MODELS = Registry(
     'model', parent=MMENGINE_MODELS, scope='mmhybrid', locations=['mmhybrid.models'])
+#: Runner hooks, e.g. ``default_hooks.checkpoint.type='mmhybrid.AtomicCheckpointHook'``.
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmhybrid', locations=['mmhybrid.engine'])
+#: Data transforms, e.g. ``type='mmhybrid.ReportDataErrors'`` in any library's pipeline.
+TRANSFORMS = Registry(
+    'transform', parent=MMENGINE_TRANSFORMS, scope='mmhybrid', locations=['mmhybrid.datasets'])
 
 #: The libraries whose ``registry.MODELS`` receive mmhybrid's public classes.
 DOWNSTREAM_SCOPES = ('mmdet', 'mmseg', 'mmpretrain')

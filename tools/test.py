@@ -5,7 +5,13 @@ Examples:
     python tools/test.py CONFIG CHECKPOINT
     python tools/test.py CONFIG CHECKPOINT --show-dir vis/    # write prediction drawings
     python tools/test.py CONFIG CHECKPOINT --out results.pkl
+    python tools/test.py CONFIG CHECKPOINT --non-strict       # evaluate a partial checkpoint
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
+
+The checkpoint is loaded strictly: a checkpoint of another model, another architecture or
+without the ``backbone.`` prefix is an error naming the mismatching keys, raised before any
+dataset is built (MMEngine alone would evaluate the random weights left behind and report a
+wrong number). ``--non-strict`` loads whatever matches and prints what did not.
 """
 import argparse
 import os
@@ -14,13 +20,17 @@ import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-from mmhybrid.utils.tools import (default_work_dir,  # noqa: E402
-                                  enable_visualization, setup_cpu_distributed,
-                                  task_scope)
+from mmhybrid.utils.state_dict import (check_checkpoint_fits,  # noqa: E402
+                                       checkpoint_state_dict, compare_state_dicts,
+                                       load_checkpoint_file)
+from mmhybrid.utils.tools import (check_runner_model, default_work_dir,  # noqa: E402
+                                  enable_visualization, prepare_data_checks,
+                                  setup_cpu_distributed, task_scope)
 
 
 def parse_args(argv=None):
@@ -29,6 +39,10 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for the evaluation log and metrics')
     parser.add_argument('--out', help='dump the raw predictions to this .pkl file')
+    parser.add_argument(
+        '--non-strict', action='store_true',
+        help='load a checkpoint that does not fit the model exactly (prints the missing, '
+        'unexpected and mis-shaped keys; the rest of the model keeps random weights)')
     parser.add_argument('--show', action='store_true', help='show predictions in a window')
     parser.add_argument('--show-dir', help='directory where prediction drawings are saved')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each --show lasts')
@@ -44,10 +58,32 @@ def parse_args(argv=None):
     return args
 
 
+def check_checkpoint(runner: Runner, path: str, strict: bool) -> None:
+    """Refuse (``strict``) or report a checkpoint that does not fit the runner's model exactly.
+
+    The runner then loads it as usual (``load_from``), which after this check is a complete
+    load.
+    """
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    checkpoint = load_checkpoint_file(path)
+    if strict:
+        check_checkpoint_fits(
+            model, path, checkpoint=checkpoint,
+            fix='Use the checkpoint trained with this config (or convert the authors\' file '
+            'with tools/model_converters/), or pass --non-strict to evaluate it anyway.')
+    else:
+        mismatch = compare_state_dicts(model.state_dict(), checkpoint_state_dict(checkpoint))
+        if not mismatch.is_exact:
+            print(f'--non-strict: {path} does not fit the model exactly; what did not load '
+                  f'keeps random weights:\n{mismatch.describe(limit=20)}', flush=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist.')
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must name a .pkl file, got {args.out!r}.')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -55,15 +91,16 @@ def main(argv=None):
     cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
     scope = task_scope(cfg)
+    prepare_data_checks(cfg)
     setup_cpu_distributed(cfg)
     if args.show or args.show_dir:
         enable_visualization(cfg, scope, args.show_dir, args.show, args.wait_time,
                              args.interval)
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    check_runner_model(runner)
+    check_checkpoint(runner, args.checkpoint, strict=not args.non_strict)
     if args.out is not None:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must name a .pkl file, got {args.out!r}.')
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     metrics = runner.test()
     return metrics

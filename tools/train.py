@@ -6,7 +6,15 @@ Examples:
     python tools/train.py CONFIG --work-dir work_dirs/x --cfg-options train_dataloader.batch_size=4
     python tools/train.py CONFIG --resume                 # latest checkpoint in the work dir
     python tools/train.py CONFIG --resume path/to/iter_4000.pth
+    python tools/train.py CONFIG --check-data             # scan the dataset first
     bash tools/dist_train.sh CONFIG 8                     # DDP on 8 devices
+
+Checkpoints are written atomically (``mmhybrid.AtomicCheckpointHook``): a run killed while
+saving leaves the previous checkpoint intact and named by ``last_checkpoint``. ``--resume``
+without a path continues from that checkpoint, or from the newest intact one in the work dir
+when ``last_checkpoint`` is missing, empty or names a damaged file, and says which. Before any
+dataset is built, the model is checked to fit together (neck/head ``in_channels`` against the
+backbone's outputs) and a checkpoint to resume from must fit the model exactly.
 """
 import argparse
 import os
@@ -14,12 +22,18 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-from mmhybrid.utils.tools import (default_work_dir, enable_amp,  # noqa: E402
-                                  setup_cpu_distributed, task_scope)
+from mmhybrid.engine import find_resumable_checkpoint  # noqa: E402
+from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
+from mmhybrid.utils.state_dict import check_checkpoint_fits  # noqa: E402
+from mmhybrid.utils.tools import (check_data, check_runner_model,  # noqa: E402
+                                  default_work_dir, enable_amp, prepare_data_checks,
+                                  setup_cpu_distributed, task_scope,
+                                  use_atomic_checkpoints)
 
 
 def parse_args(argv=None):
@@ -31,6 +45,10 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or (without a value) from the latest '
         'checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--check-data', action='store_true',
+        help='before training, decode every image and label of the train and val sets and '
+        'stop with a list of the broken files (tools/misc/check_dataset.py)')
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by the actual batch size (config auto_scale_lr)')
@@ -60,21 +78,47 @@ def build_config(args) -> Config:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise ValueError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config.')
         cfg.auto_scale_lr.enable = True
+    use_atomic_checkpoints(cfg)
+    if args.resume is None and cfg.get('resume') and not cfg.get('load_from'):
+        args.resume = 'auto'  # resume=True in the config: MMEngine's auto-resume
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        resume_point = find_resumable_checkpoint(cfg.work_dir)
+        print(f'--resume: {resume_point.message}', flush=True)
+        cfg.resume, cfg.load_from = resume_point.checkpoint is not None, resume_point.checkpoint
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise FileNotFoundError(f'--resume {args.resume}: no such checkpoint file.')
+        problem = checkpoint_problem(args.resume)
+        if problem is not None:
+            raise FileNotFoundError(f'--resume {args.resume}: the checkpoint {problem}. Give '
+                                    'another file, or --resume without a path to continue from '
+                                    'the newest intact checkpoint in the work dir.')
         cfg.resume, cfg.load_from = True, args.resume
     return cfg
+
+
+def check_resume_checkpoint(runner: Runner, cfg: Config, config_path: str) -> None:
+    """Fail now, naming the mismatch, if the checkpoint to resume was written by another
+    config (MMEngine would fail later with size mismatches or optimizer-group errors)."""
+    if not cfg.get('resume') or not cfg.get('load_from'):
+        return
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    check_checkpoint_fits(
+        model, cfg.load_from,
+        fix=f'--resume continues a run of the same config; {config_path} builds another '
+        'model. Resume with that run\'s config, or start a new run (another --work-dir, or '
+        'load_from=... to fine-tune from these weights).')
 
 
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
     task_scope(cfg)
+    prepare_data_checks(cfg)
+    if args.check_data:
+        check_data(cfg, splits=('train', 'val'))
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    check_runner_model(runner)
+    check_resume_checkpoint(runner, cfg, args.config)
     runner.train()
     return runner
 

@@ -1,28 +1,23 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """``ReportDataErrors``: name the sample's files when its pipeline fails, during any run.
 
-``TRANSFORMS`` is mmhybrid's transform registry, a child (scope ``mmhybrid``) of MMEngine's root
+``mmhybrid.registry.TRANSFORMS`` is a child (scope ``mmhybrid``) of MMEngine's root
 ``TRANSFORMS``, where mmcv registers its transforms and of which mmseg's, mmdet's and
 mmpretrain's ``TRANSFORMS`` are children too. Any of those libraries therefore builds
 ``dict(type='mmhybrid.ReportDataErrors', ...)``: a prefixed type is looked up from the root
-registry by scope. The root only finds this child once the module is imported, so configs
-that use it must import ``mmhybrid.datasets`` (the training tools do, or add
-``custom_imports = dict(imports=['mmhybrid.datasets'])``); ``import mmhybrid.registry``
-alone does not define it.
+registry by scope, and the registry's ``locations`` import this package on first use.
 """
 import copy
 from typing import Any, Iterable, List, Optional, Sequence
 
 import numpy as np
-from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
-from mmengine.registry import Registry
+
+from mmhybrid.registry import TRANSFORMS
 
 from .checks import DATALOADER_KEYS, iter_leaf_dataset_cfgs, segmentation_label_spec
 from .errors import DatasetError
 from .files import inspect_image_file
 
-TRANSFORMS = Registry(
-    'transform', parent=MMENGINE_TRANSFORMS, scope='mmhybrid', locations=['mmhybrid.datasets'])
 
 #: ``results`` keys naming the sample's files, with how they are called in messages.
 _FILE_KEYS = (('img_path', 'image'), ('seg_map_path', 'label map'))

@@ -6,6 +6,7 @@ One pair of scripts serves MMDetection, MMSegmentation and MMPretrain configs: t
 """
 import importlib
 import os.path as osp
+import warnings
 from typing import Optional
 
 from mmengine.config import Config
@@ -120,3 +121,59 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     cfg.model_wrapper_cfg = wrapper
     _replace_sync_bn(cfg.model)
     return True
+
+
+def use_atomic_checkpoints(cfg: Config) -> bool:
+    """Make the config's checkpoint hook :class:`mmhybrid.engine.AtomicCheckpointHook`.
+
+    A stock ``CheckpointHook`` (every OpenMMLab runtime base) is replaced, keeping its
+    arguments; a config that already uses the atomic hook is left alone. Returns whether the
+    run's checkpoints are written atomically; a custom checkpoint hook type is kept with a
+    warning.
+    """
+    checkpoint_hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if checkpoint_hook is None:
+        return False
+    hook_type = checkpoint_hook.get('type')
+    if hook_type in ('mmhybrid.AtomicCheckpointHook', 'AtomicCheckpointHook'):
+        return True
+    if hook_type not in ('CheckpointHook', 'mmengine.CheckpointHook'):
+        warnings.warn(f'default_hooks.checkpoint.type={hook_type!r} is not a CheckpointHook: '
+                      'its checkpoints are not written atomically by mmhybrid.')
+        return False
+    checkpoint_hook['type'] = 'mmhybrid.AtomicCheckpointHook'
+    importlib.import_module('mmhybrid.engine')
+    return True
+
+
+def check_runner_model(runner) -> None:
+    """Check, before any dataset is built, that the runner's model fits together
+    (:func:`mmhybrid.models.utils.check_feature_channels`)."""
+    from mmengine.model import is_model_wrapper
+
+    from mmhybrid.models.utils import check_feature_channels
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    check_feature_channels(model)
+
+
+def prepare_data_checks(cfg: Config) -> None:
+    """Cheap checks before the runner starts, and file-naming errors while it runs.
+
+    Every dataset folder the config names must exist and hold images
+    (:func:`mmhybrid.datasets.check_dataset_folders`), and every pipeline is wrapped so that a
+    sample that fails to load or holds labels outside the classes raises an error naming the
+    file (:func:`mmhybrid.datasets.wrap_pipelines_with_error_reports`).
+    """
+    from mmhybrid.datasets import check_dataset_folders, wrap_pipelines_with_error_reports
+    check_dataset_folders(cfg)
+    wrap_pipelines_with_error_reports(cfg)
+
+
+def check_data(cfg: Config, splits=('train', 'val')) -> None:
+    """Scan the given splits (``--check-data``): print the counts, raise on any broken file."""
+    from mmhybrid.datasets import DatasetError, check_dataset
+    report = check_dataset(cfg, splits=splits)
+    print(report.format(), flush=True)
+    if report.problems:
+        raise DatasetError(f'--check-data found {len(report.problems)} problem(s) in the '
+                           'dataset (listed above); fix or remove those files first.')

@@ -1,0 +1,113 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Checkpoints that survive a kill at any moment.
+
+MMEngine 0.10.7's ``CheckpointHook`` writes ``iter_N.pth`` in place (a kill leaves a truncated
+file under the final name) and, with ``max_keep_ckpts``, deletes the oldest checkpoint *before*
+the new one is written, while ``last_checkpoint`` still names the deleted file. A ``kill -9`` at
+the wrong moment with ``max_keep_ckpts=1`` therefore leaves no loadable checkpoint at all.
+
+:class:`AtomicCheckpointHook` keeps every option of ``CheckpointHook`` and changes the order:
+
+1. the checkpoint is written to a hidden temporary name in the same folder, flushed to disk
+   (``fsync``) and renamed to ``iter_N.pth`` (:class:`AtomicLocalBackend`; a rename is atomic);
+2. ``last_checkpoint`` is replaced the same way;
+3. only then are checkpoints beyond ``max_keep_ckpts`` removed.
+
+At every instant the work dir holds an intact checkpoint that ``last_checkpoint`` names (or
+that :func:`mmhybrid.engine.find_resumable_checkpoint` finds). ``tools/train.py`` switches it on
+for every run it starts (``mim train`` and ``tools/dist_train.sh`` go through that script); a
+config used with another launcher selects it with
+``default_hooks = dict(checkpoint=dict(type='mmhybrid.AtomicCheckpointHook', ...))``.
+
+Saves to remote storage (``backend_args`` naming another backend) keep that backend and its
+own guarantees; only the ordering of step 3 applies there.
+"""
+import os
+import os.path as osp
+from typing import Optional
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend, register_backend
+from mmengine.hooks import CheckpointHook
+
+from mmhybrid.registry import HOOKS
+from mmhybrid.utils.fileio import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_bytes
+
+#: Name under which :class:`AtomicLocalBackend` is registered with MMEngine's file I/O.
+ATOMIC_BACKEND = 'mmhybrid_atomic_local'
+
+
+class AtomicLocalBackend(LocalBackend):
+    """MMEngine's local file backend whose writes replace the file atomically."""
+
+    def put(self, obj: bytes, filepath) -> None:
+        atomic_write_bytes(obj, filepath)
+
+    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+        atomic_write_bytes(obj.encode(encoding), filepath)
+
+
+register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` that writes atomically and prunes only after a complete save.
+
+    Accepts every argument of :class:`mmengine.hooks.CheckpointHook`. Without ``backend_args``
+    (local work dirs) it writes through :class:`AtomicLocalBackend`.
+    """
+
+    def __init__(self, *args, backend_args: Optional[dict] = None, **kwargs):
+        if backend_args is None and kwargs.get('file_client_args') is None:
+            backend_args = dict(backend=ATOMIC_BACKEND)
+        super().__init__(*args, backend_args=backend_args, **kwargs)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if is_main_process() and isinstance(self.file_backend, LocalBackend):
+            self._remove_stale_temporaries(runner)
+
+    def _remove_stale_temporaries(self, runner) -> None:
+        """Delete the temporary files that a killed save of this hook left behind."""
+        for folder in {self.out_dir, runner.work_dir}:
+            if not osp.isdir(folder):
+                continue
+            for name in os.listdir(folder):  # MMEngine's listing skips hidden files
+                if name.startswith(TEMP_PREFIX) and name.endswith(
+                    ('.pth' + TEMP_SUFFIX, 'last_checkpoint' + TEMP_SUFFIX)):
+                    os.remove(osp.join(folder, name))
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        outdated = []
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
+                                            and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.keep_ckpt_ids.maxlen:
+                outdated.append(self.keep_ckpt_ids[0])
+            self.keep_ckpt_ids.append(step)  # the deque's maxlen drops the oldest id
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+
+        ckpt_filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir,
+            ckpt_filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
+
+        if not is_main_process():
+            return
+        atomic_write_bytes(str(self.last_ckpt).encode(),
+                           osp.join(runner.work_dir, 'last_checkpoint'))
+        for old_step in outdated:
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(old_step))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # DeepSpeed checkpoints are folders
+                self.file_backend.rmtree(path)

@@ -1,0 +1,105 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Training killed (SIGKILL) at every moment of a checkpoint save always resumes.
+
+A chain of real ``tools/train.py`` runs on a tiny ADE20K set: each run resumes the previous
+one and is itself killed at another point of a save (``kill_during_save.py``), until a last run
+finishes. After every kill the work dir must hold an intact checkpoint that ``--resume``
+continues from, and the chain must reach the planned final iteration.
+"""
+import os
+import os.path as osp
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmhybrid.engine import find_resumable_checkpoint
+from mmhybrid.testing import make_ade20k, make_smoke_config
+from mmhybrid.utils.checkpoint import checkpoint_problem
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(REPO, 'configs', 'topformer', 'topformer_t_ade20k.py')
+KILLER = osp.join(osp.dirname(osp.abspath(__file__)), 'kill_during_save.py')
+ENV = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+ALL_POINTS = ('serialized', 'half_written', 'before_rename', 'after_rename', 'half_pointer',
+              'before_prune')
+
+
+@pytest.fixture(scope='module')
+def ade_root(tmp_path_factory):
+    return make_ade20k(str(tmp_path_factory.mktemp('tiny')), num_train=2, num_val=1)
+
+
+def write_config(path, ade_root, work_dir, max_iters, **checkpoint):
+    cfg = make_smoke_config(CONFIG, {'ade20k': ade_root}, str(work_dir), with_val=False)
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**6)
+    cfg.default_hooks['checkpoint'] = dict(
+        type='CheckpointHook', by_epoch=False, interval=1, **checkpoint)
+    cfg.default_hooks['logger'] = dict(type='LoggerHook', interval=1)
+    cfg.dump(str(path))
+    return str(path)
+
+
+def run_train(config, *args, kill_point=None, kill_at=2):
+    """One training process; killed at ``kill_point`` of its ``kill_at``-th save if given."""
+    if kill_point is None:
+        cmd, env = [sys.executable, osp.join(REPO, 'tools', 'train.py')], ENV
+    else:
+        cmd = [sys.executable, KILLER]
+        env = dict(ENV, KILL_POINT=kill_point, KILL_AT=str(kill_at))
+    return subprocess.run(cmd + [config, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def saved_iter(path):
+    return int(re.search(r'iter_(\d+)\.pth', path).group(1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('max_keep_ckpts,points', [
+    (1, ALL_POINTS),
+    (-1, ('half_written', 'before_rename', 'after_rename')),
+])
+def test_resume_after_kills_during_saves(tmp_path, ade_root, max_keep_ckpts, points):
+    work_dir = tmp_path / 'run'
+    max_iters = 2 * len(points) + 2
+    config = write_config(tmp_path / 'cfg.py', ade_root, work_dir, max_iters,
+                          max_keep_ckpts=max_keep_ckpts)
+    newest_complete = 0
+    for number, point in enumerate(points):
+        proc = run_train(config, *(['--resume'] if number else []), kill_point=point)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == -signal.SIGKILL, f'{point}: not killed\n{output[-3000:]}'
+        if number:
+            match = re.search(r'--resume: (.*)', output)
+            assert match and f'iter_{newest_complete}.pth' in match.group(1), (point, output)
+        # Each run completes its first save and dies during its second one; only once the
+        # new last_checkpoint is in place (before_prune) does the second save count.
+        expected = newest_complete + (2 if point == 'before_prune' else 1)
+        found = find_resumable_checkpoint(str(work_dir))
+        assert found.checkpoint is not None, (point, found.message)
+        assert checkpoint_problem(found.checkpoint) is None
+        assert saved_iter(found.checkpoint) == expected, (point, found.message)
+        stopped = torch.load(found.checkpoint, map_location='cpu')
+        assert stopped['meta']['iter'] == expected
+        leftovers = [name for name in os.listdir(work_dir) if name.endswith('.pth')
+                     and not name.startswith('.tmp-')
+                     and checkpoint_problem(str(work_dir / name))]
+        assert not leftovers, f'{point}: damaged files under final names: {leftovers}'
+        newest_complete = expected
+
+    proc = run_train(config, '--resume')
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert f'iter_{newest_complete}.pth' in re.search(r'--resume: (.*)', output).group(1)
+    final = work_dir / f'iter_{max_iters}.pth'
+    assert torch.load(str(final), map_location='cpu')['meta']['iter'] == max_iters
+    assert (work_dir / 'last_checkpoint').read_text().strip().endswith(final.name)
+    kept = sorted(n for n in os.listdir(work_dir) if n.endswith('.pth'))
+    if max_keep_ckpts == 1:
+        assert final.name in kept and len(kept) <= 2, kept  # at most one pruned-late leftover
+    assert not [n for n in os.listdir(work_dir) if n.startswith('.tmp-')]

@@ -1,0 +1,77 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""``tools/train.py`` on broken data: errors name the file or folder, before or during the run.
+
+Today's failures were ``IndexError: Target 199 is out of bounds`` after some iterations, and
+``need at least one array to concatenate`` for an empty folder.
+"""
+import os
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmhybrid.datasets import DatasetError
+from mmhybrid.testing import make_ade20k, make_smoke_config
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(REPO, 'configs', 'topformer', 'topformer_t_ade20k.py')
+
+
+@pytest.fixture
+def ade_root(tmp_path):
+    return make_ade20k(str(tmp_path / 'tiny'), num_train=2, num_val=1)
+
+
+def smoke_config(tmp_path, ade_root):
+    cfg = make_smoke_config(CONFIG, {'ade20k': ade_root}, str(tmp_path / 'work'),
+                            with_val=False)
+    path = str(tmp_path / 'cfg.py')
+    cfg.dump(path)
+    return path
+
+
+def first_file(folder):
+    return osp.join(folder, sorted(os.listdir(folder))[0])
+
+
+def test_label_outside_the_classes_is_named_at_the_first_sample(tmp_path, ade_root,
+                                                               load_tool):
+    labels = osp.join(ade_root, 'annotations', 'training')
+    for name in os.listdir(labels):
+        label = np.array(Image.open(osp.join(labels, name)))
+        label[0, 0] = 199  # 198 after reduce_zero_label, ADE20K has 150 classes
+        Image.fromarray(label).save(osp.join(labels, name))
+    with pytest.raises(DatasetError) as error:
+        load_tool('train.py').main([smoke_config(tmp_path, ade_root)])
+    assert 'annotations/training/' in str(error.value) and '198' in str(error.value)
+    assert not osp.exists(tmp_path / 'work' / 'iter_1.pth')
+
+
+def test_zero_byte_image_is_named(tmp_path, ade_root, load_tool):
+    image = first_file(osp.join(ade_root, 'images', 'training'))
+    open(image, 'wb').close()
+    with pytest.raises(DatasetError, match=osp.basename(image)) as error:
+        load_tool('train.py').main([smoke_config(tmp_path, ade_root)])
+    assert '0 bytes' in str(error.value) or 'empty' in str(error.value)
+
+
+def test_empty_image_folder_fails_before_the_runner(tmp_path, ade_root, load_tool):
+    folder = osp.join(ade_root, 'images', 'training')
+    shutil.rmtree(folder)
+    os.makedirs(folder)
+    with pytest.raises(DatasetError) as error:
+        load_tool('train.py').main([smoke_config(tmp_path, ade_root)])
+    assert folder in str(error.value)
+    assert not osp.exists(tmp_path / 'work')  # the runner never started
+
+
+def test_check_data_lists_the_broken_files_first(tmp_path, ade_root, load_tool, capsys):
+    label = first_file(osp.join(ade_root, 'annotations', 'training'))
+    data = open(label, 'rb').read()
+    open(label, 'wb').write(data[:len(data) // 2])
+    with pytest.raises(DatasetError, match='--check-data found 1 problem'):
+        load_tool('train.py').main([smoke_config(tmp_path, ade_root), '--check-data'])
+    assert osp.basename(label) in capsys.readouterr().out
+    assert not osp.exists(tmp_path / 'work')
