@@ -96,6 +96,7 @@ if __name__ == '__main__':
             'seg': parse_requirements('seg.txt'),
             'cls': parse_requirements('cls.txt'),
             'tests': parse_requirements('tests.txt'),
+            'viz': parse_requirements('viz.txt'),
             'all': (parse_requirements('det.txt') + parse_requirements('seg.txt') +
                     parse_requirements('cls.txt')),
         },

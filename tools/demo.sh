@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: train TopFormer-T on a tiny generated ADE20K-format set on the CPU, evaluate it
-# with tools/test.py, print the mIoU and write prediction overlays as PNG files.
+# `make demo`: train TopFormer-T on a tiny generated ADE20K-format set (on the GPU if there is
+# one, else the CPU), evaluate it with tools/test.py, print the mIoU and write prediction
+# overlays as PNG files.
 #
 # The config is the real configs/topformer/topformer_t_ade20k.py; --cfg-options only points it
 # at the tiny data and shortens the schedule (128 px crops, no ImageNet pre-training).
@@ -45,7 +46,8 @@ SCHEDULE=(
 
 mkdir -p "$(dirname "$WORK_DIR")"
 start=$(date +%s)
-echo "[demo] training TopFormer-T for $ITERS iterations on the CPU (work dir: $WORK_DIR)"
+DEVICE=$("$PYTHON" -c "import torch; print(f'the GPU {torch.cuda.get_device_name(0)}' if torch.cuda.is_available() else 'the CPU')")
+echo "[demo] training TopFormer-T for $ITERS iterations on $DEVICE (work dir: $WORK_DIR)"
 "$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \
   --cfg-options "${SMALL[@]}" "${SCHEDULE[@]}" > "$WORK_DIR.train.log" 2>&1 \
   || { tail -n 40 "$WORK_DIR.train.log"; echo "[demo] training failed, log: $WORK_DIR.train.log"; exit 1; }

@@ -66,6 +66,9 @@ log "OpenMMLab libraries"
 
 log "test and tool dependencies"
 "${PIP[@]}" pytest pytest-timeout onnx onnxruntime matplotlib "numpy<2"
+# Extra "viz": the task libraries' analyze_logs.py plots with seaborn, and
+# vis_backends=[dict(type='TensorboardVisBackend')] needs tensorboard.
+"${PIP[@]}" -r requirements/viz.txt "numpy<2"
 # openmim's declared dependencies would pull opendatalab -> openxlab, which pins setuptools 60
 # and requests 2.28, and upgrade pip. mim only shells out to opendatalab's `odl` for dataset
 # downloads, so install mim without it.

@@ -4,7 +4,8 @@
 Examples:
     python tools/test.py CONFIG CHECKPOINT
     python tools/test.py CONFIG CHECKPOINT --show-dir vis/    # write prediction drawings
-    python tools/test.py CONFIG CHECKPOINT --out results.pkl
+    python tools/test.py CONFIG CHECKPOINT --out results.pkl   # raw predictions, any task
+    python tools/test.py SEG_CONFIG CHECKPOINT --out preds/    # mmseg: one PNG per image
     python tools/test.py CONFIG CHECKPOINT --non-strict       # evaluate a partial checkpoint
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 
@@ -21,16 +22,16 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.model import is_model_wrapper
-from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 from mmhybrid.utils.state_dict import (check_checkpoint_fits,  # noqa: E402
                                        checkpoint_state_dict, compare_state_dicts,
                                        load_checkpoint_file)
-from mmhybrid.utils.tools import (check_runner_model, default_work_dir,  # noqa: E402
-                                  enable_visualization, prepare_data_checks,
-                                  setup_cpu_distributed, task_scope)
+from mmhybrid.utils.tools import (build_runner, check_runner_model,  # noqa: E402
+                                  default_work_dir, enable_visualization,
+                                  prepare_data_checks, setup_cpu_distributed,
+                                  task_scope)
 
 
 def parse_args(argv=None):
@@ -38,7 +39,13 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for the evaluation log and metrics')
-    parser.add_argument('--out', help='dump the raw predictions to this .pkl file')
+    parser.add_argument(
+        '--out',
+        help='a .pkl file: dump the raw predictions (any task); a folder (segmentation '
+        'configs, as mmseg\'s test.py): write each prediction as a label PNG, e.g. for '
+        'confusion matrices or benchmark submissions')
+    parser.add_argument('--force', action='store_true',
+                        help='let --out replace an existing .pkl or write into a non-empty folder')
     parser.add_argument(
         '--non-strict', action='store_true',
         help='load a checkpoint that does not fit the model exactly (prints the missing, '
@@ -78,12 +85,51 @@ def check_checkpoint(runner: Runner, path: str, strict: bool) -> None:
                   f'keeps random weights:\n{mismatch.describe(limit=20)}', flush=True)
 
 
+def out_kind(out: str, scope: str, force: bool) -> str:
+    """``'pickle'`` or ``'folder'``: what ``--out`` asks for, checked before anything is built.
+
+    Raises:
+        ValueError: a folder for a task whose library writes no per-image files.
+        FileExistsError: ``out`` would replace a file or fill a non-empty folder (``--force``).
+    """
+    if out.endswith(('.pkl', '.pickle')):
+        if osp.exists(out) and not force:
+            raise FileExistsError(f'--out {out} exists; pass --force to replace it.')
+        return 'pickle'
+    if scope != 'mmseg':
+        raise ValueError(f'--out must name a .pkl file for {scope} configs (their predictions '
+                         f'are pickled), got {out!r}.')
+    if osp.isfile(out):
+        raise FileExistsError(f'--out {out} is a file; give a folder for the label PNGs.')
+    if osp.isdir(out) and os.listdir(out) and not force:
+        raise FileExistsError(f'--out {out} is not empty; pass --force to write the label PNGs '
+                              'into it (files of the same name are replaced), or choose an '
+                              'empty folder.')
+    return 'folder'
+
+
+def write_label_pngs(cfg: Config, folder: str) -> None:
+    """``--out FOLDER`` (segmentation): the metric writes one label PNG per image there."""
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [
+        cfg.test_evaluator]
+    for evaluator in evaluators:
+        evaluator['output_dir'] = folder
+        evaluator['keep_results'] = True  # CityscapesMetric keeps its files only then
+
+
+def dump_predictions(runner: Runner, path: str, scope: str) -> None:
+    """``--out FILE.pkl``: pickle the raw predictions of the test loop."""
+    if scope == 'mmdet':  # encodes masks as RLE, like mmdet's own test.py
+        from mmdet.evaluation import DumpDetResults
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=path))
+    else:
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=path))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist.')
-    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
-        raise ValueError(f'--out must name a .pkl file, got {args.out!r}.')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -91,17 +137,20 @@ def main(argv=None):
     cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
     scope = task_scope(cfg)
+    kind = out_kind(args.out, scope, args.force) if args.out is not None else None
+    if kind == 'folder':
+        write_label_pngs(cfg, args.out)
     prepare_data_checks(cfg)
     setup_cpu_distributed(cfg)
     if args.show or args.show_dir:
         enable_visualization(cfg, scope, args.show_dir, args.show, args.wait_time,
                              args.interval)
 
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     check_runner_model(runner)
     check_checkpoint(runner, args.checkpoint, strict=not args.non_strict)
-    if args.out is not None:
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    if kind == 'pickle':
+        dump_predictions(runner, args.out, scope)
     metrics = runner.test()
     return metrics
 

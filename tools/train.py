@@ -23,14 +23,14 @@ import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.model import is_model_wrapper
-from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 from mmhybrid.engine import find_resumable_checkpoint  # noqa: E402
 from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
 from mmhybrid.utils.state_dict import check_checkpoint_fits  # noqa: E402
-from mmhybrid.utils.tools import (check_data, check_runner_model,  # noqa: E402
+from mmhybrid.utils.tools import (build_runner, check_data,  # noqa: E402
+                                  check_pretrained_files, check_runner_model,
                                   default_work_dir, enable_amp, prepare_data_checks,
                                   setup_cpu_distributed, task_scope,
                                   use_atomic_checkpoints)
@@ -112,11 +112,12 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
     task_scope(cfg)
+    check_pretrained_files(cfg)
     prepare_data_checks(cfg)
     if args.check_data:
         check_data(cfg, splits=('train', 'val'))
     setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     check_runner_model(runner)
     check_resume_checkpoint(runner, cfg, args.config)
     runner.train()

@@ -4,10 +4,12 @@
 One pair of scripts serves MMDetection, MMSegmentation and MMPretrain configs: the config's
 ``default_scope`` decides which library's registries, hooks and visualizer are used.
 """
+import difflib
 import importlib
 import os.path as osp
+import re
 import warnings
-from typing import Optional
+from typing import List, Optional
 
 from mmengine.config import Config
 
@@ -43,8 +45,19 @@ def default_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> 
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch the config's ``OptimWrapper`` to ``AmpOptimWrapper`` (``--amp``)."""
+def enable_amp(cfg: Config, cuda_available: Optional[bool] = None) -> None:
+    """Switch the config's ``OptimWrapper`` to ``AmpOptimWrapper`` (``--amp``).
+
+    MMEngine's ``AmpOptimWrapper`` (float16 autocast with loss scaling) runs on GPUs only and
+    would fail after the runner has built everything, so a machine without CUDA is refused
+    here, in one line. (MMEngine 0.10 offers no CPU bfloat16 wrapper.)
+    """
+    if cuda_available is None:
+        import torch
+        cuda_available = torch.cuda.is_available()
+    if not cuda_available:
+        raise ValueError('--amp needs a CUDA GPU (MMEngine\'s AmpOptimWrapper is GPU-only) and '
+                         'this machine has none; train in float32 without --amp.')
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper == 'AmpOptimWrapper':
         return
@@ -177,3 +190,88 @@ def check_data(cfg: Config, splits=('train', 'val')) -> None:
     if report.problems:
         raise DatasetError(f'--check-data found {len(report.problems)} problem(s) in the '
                            'dataset (listed above); fix or remove those files first.')
+
+
+_NOT_REGISTERED = re.compile(r'([\w.]+) is not in the (?:(\w+)::)?([\w ]+?) registry')
+
+
+def _registered_names(registry_name: str) -> List[str]:
+    """Every name registered in MMEngine's root registry called ``registry_name`` and in its
+    descendants, both plain and with their scope prefix (``'mmhybrid.TopFormer'``)."""
+    import mmengine.registry as mmengine_registry
+    from mmengine.registry import Registry
+
+    roots = [value for value in vars(mmengine_registry).values()
+             if isinstance(value, Registry) and value.name == registry_name]
+    names, pending = set(), list(roots)
+    while pending:
+        registry = pending.pop()
+        registry.import_from_location()
+        for key in registry.module_dict:
+            names.update((key, f'{registry.scope}.{key}'))
+        pending += list(registry.children.values())
+    return sorted(names)
+
+
+def suggest_registered_name(error: KeyError) -> Optional[str]:
+    """For MMEngine's ``KeyError: 'X is not in the mmseg::model registry'``, the registered
+    names closest to ``X`` as a sentence, or ``None``."""
+    match = _NOT_REGISTERED.search(str(error))
+    if match is None:
+        return None
+    wanted, _, registry_name = match.groups()
+    close = difflib.get_close_matches(wanted, _registered_names(registry_name), n=3, cutoff=0.75)
+    if not close:
+        return None
+    return f'{wanted!r} is not registered; did you mean {" or ".join(map(repr, close))}?'
+
+
+def build_runner(cfg: Config):
+    """``Runner.from_cfg`` (or the config's ``runner_type``), with a suggestion for a
+    misspelt ``type=``."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    try:
+        return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    except KeyError as error:
+        suggestion = suggest_registered_name(error)
+        if suggestion is None:
+            raise
+        raise KeyError(f'{error.args[0]} {suggestion}') from error
+
+
+def _pretrained_checkpoints(node, key: str):
+    """``(config key, path)`` of every ``init_cfg=dict(type='Pretrained', checkpoint=...)``."""
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained' and isinstance(node.get('checkpoint'), str):
+            yield f'{key}.checkpoint', node['checkpoint']
+        for child_key, child in node.items():
+            yield from _pretrained_checkpoints(child, f'{key}.{child_key}')
+    elif isinstance(node, (list, tuple)):
+        for index, child in enumerate(node):
+            yield from _pretrained_checkpoints(child, f'{key}.{index}')
+
+
+def check_pretrained_files(cfg: Config) -> None:
+    """Fail in seconds, not after the datasets are built, when pretrained weights are missing.
+
+    Every local ``init_cfg=Pretrained`` checkpoint in ``cfg.model`` and ``load_from`` must
+    exist. The error names the config key, where such a file comes from and how to train
+    without it.
+    """
+    missing = [(key, path) for key, path in _pretrained_checkpoints(cfg.get('model'), 'model')
+               if '://' not in path and not osp.isfile(path)]
+    if missing:
+        key, path = missing[0]
+        init_key = key[:-len('.checkpoint')]
+        raise FileNotFoundError(
+            f'{key}={path!r} does not exist. Fetch and convert the authors\' weights with '
+            f'`python tools/model_converters/fetch_official.py --list` (then the name it lists '
+            f'for {osp.basename(path)}), or train the ImageNet config that writes it first; or '
+            f'train from scratch with --cfg-options {init_key}=None.')
+    load_from = cfg.get('load_from')
+    if load_from and not cfg.get('resume') and '://' not in load_from and \
+            not osp.isfile(load_from):
+        raise FileNotFoundError(f'load_from={load_from!r} does not exist; fix the path or '
+                                'remove load_from (--cfg-options load_from=None).')
