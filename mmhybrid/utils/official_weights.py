@@ -1,0 +1,708 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""The authors' released checkpoints: where they are, and fetch -> check -> convert -> verify.
+
+:data:`OFFICIAL_WEIGHTS` lists every checkpoint the authors of the re-implemented papers released
+(TopFormer ImageNet and ADE20K, TransCNN and HAT-Net ImageNet), keyed by the metafile model name
+of the config that uses it, and :data:`NO_RELEASED_WEIGHTS` the models without any (EdgeViT,
+TRT-ViT). :func:`fetch_official_weights` turns a name into the converted file that the configs
+expect (``checkpoints/topformer-t_3rdparty_in1k.pth``, ...):
+
+1. download the authors' file to ``<dest>/.<name>.download``, resuming a partial file with an
+   HTTP ``Range`` request (several attempts, a progress bar on stderr);
+2. check its sha256 where one is published (none of these authors publish one, so the digest of
+   what was downloaded is printed instead);
+3. convert it with the project's converter (``tools/model_converters/*2mmhybrid.py``);
+4. load the result with ``strict=True`` into the model that the entry's config builds and run a
+   forward pass whose outputs must be finite;
+5. move it to its final name atomically; an existing file is only replaced with ``force``.
+
+Files hosted where a browser is needed (Google Drive, Baidu Pan: TopFormer) are never scraped:
+:class:`BrowserDownloadRequired` gives the URL, where to save the file and the command that
+converts it (the same call with ``source_file``, or a file saved under its suggested name in
+``dest`` is picked up by itself).
+
+Everything here raises exceptions (subclasses of :class:`OfficialWeightsError`, or ``OSError``,
+``ValueError``, ``RuntimeError`` from the converters); ``tools/model_converters/fetch_official.py``
+prints them as ``error: <message>``. Tests point the URLs at a loopback server with the
+``catalog`` argument or the :data:`MIRROR_ENV` environment variable.
+"""
+import difflib
+import hashlib
+import http.client
+import importlib.util
+import os
+import os.path as osp
+import re
+import shlex
+import socket
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, replace
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+__all__ = [
+    'OfficialWeights', 'NoReleasedWeights', 'OFFICIAL_WEIGHTS', 'NO_RELEASED_WEIGHTS',
+    'MIRROR_ENV', 'OfficialWeightsError', 'UnknownWeightsName', 'NoWeightsReleased',
+    'BrowserDownloadRequired', 'DownloadError', 'ChecksumMismatch', 'VerificationError',
+    'project_root', 'default_catalog', 'resolve_name', 'status_of', 'list_official_weights',
+    'download_file', 'sha256sum', 'convert_command', 'fetch_command', 'convert_official_file',
+    'verify_converted', 'fetch_official_weights', 'FETCH_SCRIPT'
+]
+
+#: Environment variable: a base URL that replaces every authors' URL by ``<base>/<file name>``
+#: (a local mirror, or the loopback server of the tests); browser-only entries become
+#: downloadable from it.
+MIRROR_ENV = 'MMHYBRID_OFFICIAL_WEIGHTS_MIRROR'
+#: How users run the fetcher (printed in messages).
+FETCH_SCRIPT = 'tools/model_converters/fetch_official.py'
+
+TOPFORMER_CODE = 'https://github.com/hustvl/TopFormer'
+TRANSCNN_CODE = 'https://github.com/yun-liu/TransCNN'
+HATNET_CODE = 'https://github.com/yun-liu/HAT-Net'
+TOPFORMER_IMAGENET_FOLDER = ('https://drive.google.com/drive/folders/'
+                             '1NLz3QCDbaXJ2DeGxLPUfupZZbojceDJM?usp=sharing')
+TOPFORMER_IMAGENET_BAIDU = 'https://pan.baidu.com/s/1YdrU-5Z_EtL2LiSQycRO3w'
+BAIDU_PASSWORD_NOTE = 'Baidu Pan password: topf'
+
+
+class OfficialWeightsError(RuntimeError):
+    """Base class of the errors below."""
+
+
+class UnknownWeightsName(OfficialWeightsError, ValueError):
+    """No released checkpoint and no model without one has this name."""
+
+
+class NoWeightsReleased(OfficialWeightsError):
+    """The authors released no weights for this model (EdgeViT, TRT-ViT): train it."""
+
+
+class BrowserDownloadRequired(OfficialWeightsError):
+    """The file is hosted where a browser is needed; the message says what to do by hand."""
+
+
+class DownloadError(OfficialWeightsError):
+    """The download failed (HTTP error, connection lost); a partial file is kept to resume."""
+
+
+class ChecksumMismatch(OfficialWeightsError):
+    """The downloaded file's sha256 differs from the published one; the file was deleted."""
+
+
+class VerificationError(OfficialWeightsError):
+    """The converted file does not load strictly into the config's model, or gives non-finite
+    outputs, or is another variant than the name says."""
+
+
+@dataclass(frozen=True)
+class OfficialWeights:
+    """A checkpoint the authors released, and what mmhybrid makes of it.
+
+    Attributes:
+        name: the metafile model name of the config that uses it (what users type).
+        family: ``'topformer'``, ``'transcnn'`` or ``'hatnet'``.
+        config: the config (relative to the project root) whose model the converted file must
+            load into strictly.
+        output: the converted file's name under ``dest``, the one the configs expect.
+        arch: the variant the converter must find in the weights (``'tiny'``, ...).
+        url: where the authors host the file (their README's link).
+        source_name: the authors' file name; a browser download saved as ``<dest>/<source_name>``
+            is picked up without ``source_file``.
+        converter: the script under ``tools/model_converters/``.
+        browser_only: the host needs a browser (Google Drive folders and confirmation pages,
+            Baidu Pan); never scraped.
+        sha256: the published checksum, if any (none of these authors publish one).
+        alternatives: other places the authors host the same file.
+        allow_pickle: the file pickles more than tensors (timm's ``args`` namespace), so the
+            converter needs ``--allow-pickle``.
+        metric: the authors' figure for the file, for ``--list``.
+    """
+    name: str
+    family: str
+    config: str
+    output: str
+    arch: str
+    url: str
+    source_name: str
+    converter: str
+    browser_only: bool = False
+    sha256: Optional[str] = None
+    alternatives: Tuple[str, ...] = ()
+    allow_pickle: bool = False
+    metric: str = ''
+
+    @property
+    def code(self) -> str:
+        """The authors' repository."""
+        return dict(topformer=TOPFORMER_CODE, transcnn=TRANSCNN_CODE,
+                    hatnet=HATNET_CODE)[self.family]
+
+
+@dataclass(frozen=True)
+class NoReleasedWeights:
+    """A model whose authors released no weights: only training makes them."""
+    name: str
+    family: str
+    config: str
+    reason: str
+
+    @property
+    def train_command(self) -> str:
+        return f'python tools/train.py {self.config}'
+
+    @property
+    def work_dir_checkpoint(self) -> str:
+        """Where ``tools/train.py`` leaves the last epoch (what the downstream configs read)."""
+        stem = osp.splitext(osp.basename(self.config))[0]
+        return f'work_dirs/{stem}/epoch_300.pth'
+
+
+def _topformer_imagenet(size: str, arch: str, top1: str) -> OfficialWeights:
+    letter = size.lower()
+    return OfficialWeights(
+        name=f'topformer-{letter}_8xb128_in1k', family='topformer',
+        config=f'configs/topformer/topformer-{letter}_8xb128_in1k.py',
+        output=f'topformer-{letter}_3rdparty_in1k.pth', arch=arch,
+        url=TOPFORMER_IMAGENET_FOLDER, source_name=f'topformer-{size}-224-{top1}.pth',
+        converter='topformer2mmhybrid.py', browser_only=True,
+        alternatives=(f'{TOPFORMER_IMAGENET_BAIDU} ({BAIDU_PASSWORD_NOTE})', ),
+        allow_pickle=True, metric=f'top-1 {top1}')
+
+
+def _topformer_ade20k(name: str, config: str, output: str, arch: str, crop: int,
+                      schedule: str, miou: str, drive_id: str, baidu_id: str) -> OfficialWeights:
+    size = arch[0].upper()
+    return OfficialWeights(
+        name=name, family='topformer', config=f'configs/topformer/{config}', output=output,
+        arch=arch, url=f'https://drive.google.com/file/d/{drive_id}/view?usp=sharing',
+        source_name=f'TopFormer-{size}_{crop}x{crop}_{schedule}_160k-{miou}.pth',
+        converter='topformer2mmhybrid.py', browser_only=True,
+        alternatives=(f'https://pan.baidu.com/s/{baidu_id} ({BAIDU_PASSWORD_NOTE})', ),
+        metric=f'mIoU {miou}')
+
+
+def _github_release(family: str, arch: str, url: str, top1: str,
+                    google_id: str) -> OfficialWeights:
+    return OfficialWeights(
+        name=f'{family}-{arch}_8xb128_in1k', family=family,
+        config=f'configs/hatnet/{family}-{arch}_8xb128_in1k.py',
+        output=f'{family}-{arch}_3rdparty_in1k.pth', arch=arch, url=url,
+        source_name=url.rsplit('/', 1)[-1], converter='hatnet2mmhybrid.py',
+        alternatives=(f'https://drive.google.com/file/d/{google_id}/view?usp=sharing', ),
+        metric=f'top-1 {top1}')
+
+
+def _build_official_weights() -> Dict[str, OfficialWeights]:
+    """The authors' READMEs: hustvl/TopFormer (README "Main results": a Google Drive folder /
+    Baidu Pan for ImageNet, one Google Drive / Baidu Pan file per ADE20K model),
+    yun-liu/TransCNN (release v1.0, README before the repository became yun-liu/HAT-Net) and
+    yun-liu/HAT-Net (release v2.0)."""
+    entries = [
+        _topformer_imagenet('T', 'tiny', '66.2'),
+        _topformer_imagenet('S', 'small', '72.3'),
+        _topformer_imagenet('B', 'base', '75.3'),
+        _topformer_ade20k('topformer-t_8xb2-160k_ade20k-448x448',
+                          'topformer-t_8xb2-160k_ade20k-448x448.py',
+                          'topformer-t_3rdparty_ade20k-448x448.pth', 'tiny', 448, '2x8', '32.5',
+                          '1HsdinQHVKGzi8INJy29L48Ho1MmIeCZN', '1_Mvi1hyXXfBB4udkJlAiDA'),
+        # 4 GPUs x 8 images at 448x448 has no config of its own; the 8x2 config builds it.
+        _topformer_ade20k('topformer-t_8xb4-160k_ade20k-448x448',
+                          'topformer-t_8xb2-160k_ade20k-448x448.py',
+                          'topformer-t_8xb4_3rdparty_ade20k-448x448.pth', 'tiny', 448, '4x8',
+                          '33.4', '1UW6kmt5oxssxHylGaZg5CByP7xcFrOcF', '1XU43DLbEDfer8ppA9B0GxQ'),
+        _topformer_ade20k('topformer_t_ade20k', 'topformer_t_ade20k.py',
+                          'topformer-t_3rdparty_ade20k.pth', 'tiny', 512, '2x8', '33.6',
+                          '11mxM2roRD-wXRYjw7YzKQVbQs2jsvYYw', '1-ElpFVrr1djpefKZlAb8GQ'),
+        _topformer_ade20k('topformer-t_8xb4-160k_ade20k-512x512',
+                          'topformer-t_8xb4-160k_ade20k-512x512.py',
+                          'topformer-t_8xb4_3rdparty_ade20k.pth', 'tiny', 512, '4x8', '34.6',
+                          '1OnS3_PwjJuNMWCKisreNxw_Lma8uR8bV', '1QvhPenH1Jw4m2qB7dA-ppg'),
+        _topformer_ade20k('topformer_s_ade20k', 'topformer_s_ade20k.py',
+                          'topformer-s_3rdparty_ade20k.pth', 'small', 512, '2x8', '36.5',
+                          '16TJLt_lxJ-QvrDmYvhY_6vxRCYpyIN1n', '1_lcmIShHX3q2IPvrQExfXg'),
+        _topformer_ade20k('topformer-s_8xb4-160k_ade20k-512x512',
+                          'topformer-s_8xb4-160k_ade20k-512x512.py',
+                          'topformer-s_8xb4_3rdparty_ade20k.pth', 'small', 512, '4x8', '37.0',
+                          '19041fMb4HuDyNhIYdW1r5612FyzpexP0', '1zSzJWl_044P-hYCfCJRUIA'),
+        _topformer_ade20k('topformer_b_ade20k', 'topformer_b_ade20k.py',
+                          'topformer-b_3rdparty_ade20k.pth', 'base', 512, '2x8', '38.3',
+                          '1pYUUB4N6FVjXt1NKygtQis5WmhGECrNt', '1M0AVFE0NABsuWbgqRPVqNQ'),
+        _topformer_ade20k('topformer-b_8xb4-160k_ade20k-512x512',
+                          'topformer-b_8xb4-160k_ade20k-512x512.py',
+                          'topformer-b_8xb4_3rdparty_ade20k.pth', 'base', 512, '4x8', '39.2',
+                          '1m7CxYKWAyJzl5W3cj1vwsW4DfqAb_rqz', '11VQWW_qTKIyjRqyNwn9lVg'),
+    ]
+    transcnn = dict(tiny=('80.4', '1OwazUhr8awul-D07U-RQ-7Zl2o6Ki-zJ'),
+                    small=('83.1', '1XLzseiHvaZKiMJ6Ec4BdmLW-gmb5cuq5'),
+                    medium=('83.8', '1OMuNIKDqISlxZcxvbuZerUc-ix_LYYUr'),
+                    large=('84.2', '12nRHmZqj3EVDuJA3Iq9E0vRP7ocaI7k3'))
+    for arch, (top1, google_id) in transcnn.items():
+        url = f'{TRANSCNN_CODE}/releases/download/v1.0/TransCNN-{arch.capitalize()}.pth'
+        entries.append(_github_release('transcnn', arch, url, top1, google_id))
+    hatnet = dict(tiny=('79.8', '1iuhOCEMhEqJlCJKk--Qk1w6TcxP_Plgf'),
+                  small=('82.6', '1lfVT_nCndVAPikAivigl72Ne5XKjfkCp'),
+                  medium=('84.0', '1fWITg1Cfm0qDaYw7xhfF8pXdbhK5ctHY'),
+                  large=('84.2', '1MPNd86S_BvtPDrH_h39vjjvN12opsMki'))
+    for arch, (top1, google_id) in hatnet.items():
+        url = f'{HATNET_CODE}/releases/download/v2.0/HAT-Net_{arch.capitalize()}.pth'
+        entries.append(_github_release('hatnet', arch, url, top1, google_id))
+    return {entry.name: entry for entry in entries}
+
+
+def _build_no_released_weights() -> Dict[str, NoReleasedWeights]:
+    edgevit = ('Samsung (saic-fi/edgevit) released code but no weights, and mmhybrid hosts none')
+    trt_vit = ('ByteDance released neither code nor weights for TRT-ViT, and mmhybrid hosts none')
+    entries = [
+        NoReleasedWeights(f'edgevit-{size}_8xb256_in1k', 'edgevit',
+                          f'configs/edgevit/edgevit-{size}_8xb256_in1k.py', edgevit)
+        for size in ('xxs', 'xs', 's')
+    ] + [
+        NoReleasedWeights(f'trt-vit-{size}_8xb128_in1k', 'trt_vit',
+                          f'configs/trt_vit/trt-vit-{size}_8xb128_in1k.py', trt_vit)
+        for size in ('a', 'b', 'c', 'd')
+    ]
+    return {entry.name: entry for entry in entries}
+
+
+#: Every checkpoint the authors released, by metafile model name.
+OFFICIAL_WEIGHTS: Dict[str, OfficialWeights] = _build_official_weights()
+#: The ImageNet models of the families without released weights, by metafile model name.
+NO_RELEASED_WEIGHTS: Dict[str, NoReleasedWeights] = _build_no_released_weights()
+#: Family names accepted as NAME for the families without weights.
+_FAMILY_ALIASES = {'edgevit': 'edgevit', 'trt-vit': 'trt_vit', 'trt_vit': 'trt_vit',
+                   'trtvit': 'trt_vit'}
+
+Catalog = Mapping[str, OfficialWeights]
+Entry = Union[OfficialWeights, NoReleasedWeights]
+
+
+def project_root() -> str:
+    """The folder holding ``configs/`` and ``tools/``: the checkout, or ``mmhybrid/.mim``."""
+    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    for candidate in (osp.dirname(package), osp.join(package, '.mim')):
+        if osp.isdir(osp.join(candidate, 'tools', 'model_converters')) and \
+                osp.isdir(osp.join(candidate, 'configs')):
+            return candidate
+    raise FileNotFoundError(f'Cannot find configs/ and tools/model_converters/ beside {package} '
+                            'or in its .mim folder: use a checkout or reinstall mmhybrid.')
+
+
+def default_catalog(mirror: Optional[str] = None) -> Dict[str, OfficialWeights]:
+    """:data:`OFFICIAL_WEIGHTS`, with every URL under ``mirror`` (default: :data:`MIRROR_ENV`).
+
+    A mirror serves the authors' files under their own names (``source_name``); browser-only
+    entries become downloadable from it.
+    """
+    mirror = os.environ.get(MIRROR_ENV) if mirror is None else mirror
+    if not mirror:
+        return dict(OFFICIAL_WEIGHTS)
+    base = mirror.rstrip('/')
+    return {name: replace(entry, url=f'{base}/{entry.source_name}', browser_only=False)
+            for name, entry in OFFICIAL_WEIGHTS.items()}
+
+
+def resolve_name(name: str, catalog: Optional[Catalog] = None) -> List[Entry]:
+    """The entries a user's NAME means: a metafile model name, a converted file name
+    (``topformer-t_3rdparty_in1k.pth``) or, for the families without weights, the family.
+
+    Raises:
+        UnknownWeightsName: with the closest known names.
+    """
+    catalog = default_catalog() if catalog is None else catalog
+    key = name.strip()
+    if key in catalog:
+        return [catalog[key]]
+    if key in NO_RELEASED_WEIGHTS:
+        return [NO_RELEASED_WEIGHTS[key]]
+    by_output = [entry for entry in catalog.values() if entry.output == osp.basename(key)]
+    if by_output:
+        return by_output
+    family = _FAMILY_ALIASES.get(key.lower())
+    if family:
+        return [entry for entry in NO_RELEASED_WEIGHTS.values() if entry.family == family]
+    known = list(catalog) + list(NO_RELEASED_WEIGHTS) + [e.output for e in catalog.values()]
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
+    hint = f' Did you mean {", ".join(close)}?' if close else ''
+    raise UnknownWeightsName(f'No released checkpoint is known as {name!r}.{hint} '
+                             f'`python {FETCH_SCRIPT} --list` prints every name.')
+
+
+def status_of(entry: Entry) -> str:
+    """``'downloadable'``, ``'browser-only'`` or ``'no released weights'``."""
+    if isinstance(entry, NoReleasedWeights):
+        return 'no released weights'
+    return 'browser-only' if entry.browser_only else 'downloadable'
+
+
+def list_official_weights(dest: str = 'checkpoints',
+                          catalog: Optional[Catalog] = None) -> List[Dict[str, str]]:
+    """One row per known name: ``name``, ``status``, ``output`` (or what to train),
+    ``present`` (``'yes'`` when ``<dest>/<output>`` exists), ``url``, ``metric``."""
+    catalog = default_catalog() if catalog is None else catalog
+    rows = []
+    for entry in catalog.values():
+        rows.append(dict(name=entry.name, status=status_of(entry),
+                         output=osp.join(dest, entry.output),
+                         present='yes' if osp.isfile(osp.join(dest, entry.output)) else 'no',
+                         url=entry.url, metric=entry.metric))
+    for entry in NO_RELEASED_WEIGHTS.values():
+        rows.append(dict(name=entry.name, status=status_of(entry),
+                         output=entry.work_dir_checkpoint,
+                         present='yes' if osp.isfile(entry.work_dir_checkpoint) else 'no',
+                         url='', metric=f'train: {entry.train_command}'))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloading
+
+
+def _progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
+    """A tqdm bar on stderr (a no-op object when disabled or tqdm is missing)."""
+
+    class _Silent:
+
+        def update(self, _count):
+            pass
+
+        def close(self):
+            pass
+
+    if not enabled:
+        return _Silent()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with mmengine's dependencies
+        return _Silent()
+    return tqdm(total=total, initial=initial, unit='B', unit_scale=True, unit_divisor=1024,
+                desc=label, file=sys.stderr, leave=True)
+
+
+def _content_range(value: Optional[str]) -> Tuple[Optional[int], Optional[int]]:
+    """``(start, total)`` of a ``Content-Range: bytes START-END/TOTAL`` (or ``*/TOTAL``)."""
+    match = re.fullmatch(r'\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*', value or '')
+    if not match:
+        return None, None
+    start = int(match.group(1)) if match.group(1) is not None else None
+    total = int(match.group(2)) if match.group(2) != '*' else None
+    return start, total
+
+
+def _download_once(url: str, path: str, timeout: float, progress: bool,
+                   label: str) -> None:
+    """One request: append to a partial ``path`` (HTTP 206) or start over (200)."""
+    existing = osp.getsize(path) if osp.isfile(path) else 0
+    headers = {'User-Agent': 'mmhybrid-fetch-official/1.0', 'Accept-Encoding': 'identity'}
+    if existing:
+        headers['Range'] = f'bytes={existing}-'
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and existing:
+            _, total = _content_range(exc.headers.get('Content-Range'))
+            if total == existing:
+                return  # the partial file was complete already
+            os.remove(path)  # bigger than the remote file, or the file changed: start over
+            raise DownloadError(f'{url}: the server refused to resume ({existing} bytes kept '
+                                f'locally, remote size {total}); the partial file was removed.')
+        raise DownloadError(f'{url}: HTTP {exc.code} {exc.reason}') from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, 'reason', exc)
+        raise DownloadError(f'{url}: cannot connect ({reason}).') from None
+    with response:
+        if existing and response.status == 206:
+            start, total = _content_range(response.headers.get('Content-Range'))
+            if start != existing:
+                raise DownloadError(f'{url}: asked to resume at byte {existing}, the server '
+                                    f'sent a range starting at {start}.')
+            mode = 'ab'
+        else:
+            existing, mode = 0, 'wb'  # no partial file, or the server ignored the Range
+            length = response.headers.get('Content-Length')
+            total = int(length) if length and length.isdigit() else None
+        written = existing
+        bar = _progress_bar(total, existing, label, progress)
+        try:
+            with open(path, mode) as file:
+                while True:
+                    try:
+                        chunk = response.read(1 << 16)
+                    except (http.client.IncompleteRead, ConnectionError, socket.timeout,
+                            OSError) as exc:
+                        raise DownloadError(
+                            f'{url}: the connection broke after {written} of '
+                            f'{total if total is not None else "?"} bytes '
+                            f'({type(exc).__name__}).') from None
+                    if not chunk:
+                        break
+                    file.write(chunk)
+                    written += len(chunk)
+                    bar.update(len(chunk))
+        finally:
+            bar.close()
+    if total is not None and written != total:
+        raise DownloadError(f'{url}: the connection closed after {written} of {total} bytes.')
+
+
+def download_file(url: str,
+                  path: str,
+                  attempts: int = 3,
+                  timeout: float = 60.,
+                  progress: bool = True,
+                  log: Callable[[str], None] = print) -> str:
+    """Download ``url`` to ``path``, continuing a partial ``path`` with a ``Range`` request.
+
+    A broken connection is retried (resuming) up to ``attempts`` times in all; if the last
+    attempt fails the partial file is kept, so the next call resumes it.
+
+    Raises:
+        DownloadError: the last attempt failed (the message says the partial file is kept).
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    label = osp.basename(url.split('?', 1)[0]) or osp.basename(path)
+    if osp.isfile(path) and osp.getsize(path):
+        log(f'resuming {path} at byte {osp.getsize(path)}')
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            _download_once(url, path, timeout, progress, label)
+            return path
+        except DownloadError as exc:
+            kept = osp.getsize(path) if osp.isfile(path) else 0
+            if attempt >= max(1, attempts):
+                raise DownloadError(
+                    f'{exc} {kept} bytes are kept in {path}; run the same command again to '
+                    'resume.') from None
+            log(f'{exc} Retrying ({attempt + 1}/{attempts}), resuming at byte {kept}.')
+    return path  # pragma: no cover
+
+
+def sha256sum(path: str, chunk_size: int = 1 << 20) -> str:
+    """The hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as file:
+        for chunk in iter(lambda: file.read(chunk_size), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Converting and verifying
+
+
+def _quote(args: Sequence[str]) -> str:
+    return ' '.join(shlex.quote(str(a)) for a in args)
+
+
+def convert_command(entry: OfficialWeights, source: str, dst: str) -> str:
+    """The converter command line for ``entry`` (what :func:`convert_official_file` runs)."""
+    args = ['python', f'tools/model_converters/{entry.converter}', source, dst]
+    if entry.allow_pickle:
+        args.append('--allow-pickle')
+    return _quote(args)
+
+
+def fetch_command(entry: OfficialWeights, source: Optional[str] = None,
+                  dest: str = 'checkpoints') -> str:
+    """The fetcher's command line for ``entry`` (with ``--source-file`` when given)."""
+    args = ['python', FETCH_SCRIPT, entry.name]
+    if dest != 'checkpoints':
+        args += ['--dest', dest]
+    if source:
+        args += ['--source-file', source]
+    return _quote(args)
+
+
+def _load_converter(entry: OfficialWeights, root: str):
+    path = osp.join(root, 'tools', 'model_converters', entry.converter)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'The converter {path} does not exist.')
+    module_name = f'_mmhybrid_{osp.splitext(entry.converter)[0]}'
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def convert_official_file(entry: OfficialWeights, source: str, dst: str,
+                          root: Optional[str] = None, allow_pickle: bool = False) -> dict:
+    """Run the project's converter (its ``main(argv)``) on the authors' file.
+
+    ``dst`` must not exist (the converters refuse to overwrite). Returns what the converter
+    returned (``{'meta', 'state_dict'}``).
+
+    Raises:
+        VerificationError: the converter found another variant than ``entry.arch``.
+    """
+    root = root or project_root()
+    converter = _load_converter(entry, root)
+    argv = [source, dst]
+    if entry.allow_pickle or allow_pickle:
+        argv.append('--allow-pickle')
+    result = converter.main(argv)
+    arch = (result or {}).get('meta', {}).get('arch') if isinstance(result, dict) else None
+    if arch is not None and arch != entry.arch:
+        raise VerificationError(f'{source} holds the {arch!r} variant, but {entry.name} is '
+                                f'{entry.arch!r}: wrong file for this name.')
+    return result
+
+
+def _flatten(outputs) -> list:
+    import torch
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    if isinstance(outputs, (list, tuple)):
+        return [t for item in outputs for t in _flatten(item)]
+    return []
+
+
+def verify_converted(entry: OfficialWeights, path: str, root: Optional[str] = None,
+                     shape: Optional[Sequence[int]] = None) -> Tuple[int, ...]:
+    """Load ``path`` strictly into the model ``entry.config`` builds and run it once.
+
+    Args:
+        shape: ``(H, W)`` of the random input; default: the config's own input size.
+
+    Returns:
+        tuple: the shape of the first output.
+
+    Raises:
+        VerificationError: keys or shapes do not match, or an output is not finite.
+    """
+    import torch
+
+    from mmhybrid.analysis.task_model import build_task_model
+    root = root or project_root()
+    config = osp.join(root, entry.config)
+    try:
+        task = build_task_model(config, checkpoint=path, shape=shape)
+    except (RuntimeError, KeyError) as exc:
+        raise VerificationError(f'{path} does not load strictly into the model of '
+                                f'{entry.config}: {exc}') from None
+    with torch.no_grad():
+        outputs = _flatten(task.module(task.make_inputs()))
+    if not outputs:
+        raise VerificationError(f'The model of {entry.config} returned no tensor.')
+    bad = [tuple(t.shape) for t in outputs if not torch.isfinite(t).all()]
+    if bad:
+        raise VerificationError(f'{path} loaded into {entry.config}, but the forward pass gave '
+                                f'non-finite values (outputs of shape {bad}).')
+    return tuple(outputs[0].shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole path
+
+
+def _browser_message(entry: OfficialWeights, dest: str, dst: str) -> str:
+    saved = osp.join(dest, entry.source_name)
+    host = 'Baidu Pan' if 'pan.baidu.com' in entry.url else 'Google Drive'
+    others = ''.join(f'\n     or: {alt}' for alt in entry.alternatives)
+    return (f'{entry.name}: the authors host this file on {host}, which needs a browser '
+            f'(confirmation pages); it is not downloaded by script.\n'
+            f'  1. download {entry.source_name} from {entry.url}{others}\n'
+            f'  2. save it as {saved}\n'
+            f'  3. run this command again (it picks up {saved}), or:\n'
+            f'     {fetch_command(entry, saved, dest)}\n'
+            f'     which converts, verifies and writes {dst}, the same as\n'
+            f'     {convert_command(entry, saved, dst)}')
+
+
+def fetch_official_weights(name: str,
+                           dest: str = 'checkpoints',
+                           force: bool = False,
+                           source_file: Optional[str] = None,
+                           catalog: Optional[Catalog] = None,
+                           root: Optional[str] = None,
+                           keep_download: bool = False,
+                           allow_pickle: bool = False,
+                           attempts: int = 3,
+                           timeout: float = 60.,
+                           progress: bool = True,
+                           verify_shape: Optional[Sequence[int]] = None,
+                           log: Callable[[str], None] = print) -> str:
+    """Fetch, check, convert and verify the authors' checkpoint ``name``; return its path.
+
+    Args:
+        name: a metafile model name (see :func:`resolve_name`).
+        dest: folder of the converted file (and of the partial download
+            ``<dest>/.<name>.download``).
+        force: replace an existing converted file.
+        source_file: convert this already downloaded file instead of downloading.
+        catalog: the entries to use (default :func:`default_catalog`); tests point it at a
+            loopback server.
+        root: project root holding ``configs/`` and ``tools/`` (default :func:`project_root`).
+        keep_download: keep the authors' file after a successful conversion.
+        allow_pickle: let the converter load pickles beyond tensors (only trusted files).
+        attempts, timeout, progress: see :func:`download_file`.
+        verify_shape: input ``(H, W)`` of the verification forward pass (default: config's).
+
+    Raises:
+        UnknownWeightsName, NoWeightsReleased, BrowserDownloadRequired, DownloadError,
+        ChecksumMismatch, VerificationError, FileExistsError and the converters' errors.
+    """
+    from mmhybrid.utils.fileio import atomic_output, check_destination
+
+    entries = resolve_name(name, catalog)
+    if isinstance(entries[0], NoReleasedWeights):
+        lines = [f'{e.name}: {e.reason}; train it with `{e.train_command}` (the downstream '
+                 f'configs read {e.work_dir_checkpoint}).' for e in entries]
+        raise NoWeightsReleased('\n'.join(lines))
+    if len(entries) > 1:
+        raise UnknownWeightsName(f'{name!r} is written by {[e.name for e in entries]}; give '
+                                 'one of these names.')
+    entry = entries[0]
+    root = root or project_root()
+    dst = osp.join(dest, entry.output)
+    check_destination(dst, sources=[source_file] if source_file else [], force=force)
+
+    partial = osp.join(dest, f'.{entry.name}.download')
+    downloaded = False
+    if source_file is None and osp.isfile(osp.join(dest, entry.source_name)):
+        source_file = osp.join(dest, entry.source_name)
+        log(f'using {source_file} (the authors\' file, saved before)')
+    if source_file is not None:
+        if not osp.isfile(source_file):
+            raise FileNotFoundError(f'--source-file {source_file} does not exist.')
+        source = source_file
+    elif entry.browser_only:
+        raise BrowserDownloadRequired(_browser_message(entry, dest, dst))
+    else:
+        log(f'downloading {entry.url}\n  -> {partial}')
+        download_file(entry.url, partial, attempts=attempts, timeout=timeout, progress=progress,
+                      log=log)
+        source, downloaded = partial, True
+
+    digest = sha256sum(source)
+    if entry.sha256:
+        if digest != entry.sha256.lower():
+            if downloaded:
+                os.remove(source)
+            raise ChecksumMismatch(
+                f'sha256 of {source if not downloaded else entry.url} is {digest}, the '
+                f'published one is {entry.sha256}'
+                f'{"; the download was deleted" if downloaded else ""}. Nothing was written.')
+        log(f'sha256 {digest} matches the published checksum')
+    else:
+        log(f'sha256 {digest}  {entry.source_name} (the authors publish no checksum; keep it '
+            'to compare later downloads)')
+
+    with atomic_output(dst) as converted:
+        try:
+            convert_official_file(entry, source, converted, root, allow_pickle=allow_pickle)
+        except Exception as exc:
+            kept = (f' The download is kept as {source}: rerun to convert it again, or delete '
+                    'it to download afresh.') if downloaded else ''
+            raise type(exc)(f'{exc}{kept}') if isinstance(exc, OfficialWeightsError) else \
+                VerificationError(f'converting {source} failed: {exc}{kept}') from None
+        output_shape = verify_converted(entry, converted, root, shape=verify_shape)
+        log(f'verified: strict load into {entry.config}, finite outputs of shape '
+            f'{list(output_shape)}')
+    if downloaded and not keep_download:
+        os.remove(source)
+    log(f'{entry.name}: wrote {dst}')
+    return dst
