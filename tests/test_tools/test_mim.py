@@ -72,3 +72,27 @@ def test_mim_finds_packaged_configs_by_name():
     pkg_root = get_installed_path('mmhybrid')
     assert osp.isfile(osp.join(pkg_root, '.mim', 'tools', 'train.py'))
     assert osp.isfile(osp.join(pkg_root, '.mim', 'configs', 'topformer', 'topformer_t_ade20k.py'))
+
+
+def test_mim_download_fetches_nothing_while_no_converted_weights_are_hosted(tmp_path):
+    """mmhybrid hosts no converted checkpoints, so no metafile model has ``Weights`` (only
+    ``Converted From``, the authors' unconverted files, which mim does not read): ``mim download``
+    must fail before downloading anything. openmim 0.3.9 then stops with a pandas error about
+    the ``weight`` field (it selects that column unconditionally); the metafiles cannot turn that
+    into a one-line message, so users are pointed to tools/model_converters/fetch_official.py by
+    the README and the metafile ``Comment``. No network: proxies point at a closed port."""
+    from mim.commands.search import get_model_info
+    info = get_model_info('mmhybrid')
+    assert 'weight' not in info.columns  # no model would download an unconverted file
+    assert 'topformer_t_ade20k' in info.index
+
+    dest = tmp_path / 'downloads'
+    dead_proxy = 'http://127.0.0.1:9'
+    proc = subprocess.run(
+        [sys.executable, '-m', 'mim', 'download', 'mmhybrid', '--config', 'topformer_t_ade20k',
+         '--dest', str(dest)], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, HTTP_PROXY=dead_proxy, HTTPS_PROXY=dead_proxy,
+                 http_proxy=dead_proxy, https_proxy=dead_proxy, NO_PROXY=''))
+    assert proc.returncode != 0
+    assert "{'weight'}" in proc.stderr  # openmim 0.3.9's complaint, before any download
+    assert not (dest.exists() and list(dest.iterdir())), 'mim wrote a checkpoint'
