@@ -83,7 +83,15 @@ class BrowserDownloadRequired(OfficialWeightsError):
 
 
 class DownloadError(OfficialWeightsError):
-    """The download failed (HTTP error, connection lost); a partial file is kept to resume."""
+    """The download failed (HTTP error, connection lost); a partial file is kept to resume.
+
+    ``retry``: whether another attempt may succeed (a broken connection, a server error), as
+    opposed to e.g. HTTP 404.
+    """
+
+    def __init__(self, message: str, retry: bool = True):
+        super().__init__(message)
+        self.retry = retry
 
 
 class ChecksumMismatch(OfficialWeightsError):
@@ -407,7 +415,8 @@ def _download_once(url: str, path: str, timeout: float, progress: bool,
             os.remove(path)  # bigger than the remote file, or the file changed: start over
             raise DownloadError(f'{url}: the server refused to resume ({existing} bytes kept '
                                 f'locally, remote size {total}); the partial file was removed.')
-        raise DownloadError(f'{url}: HTTP {exc.code} {exc.reason}') from None
+        raise DownloadError(f'{url}: HTTP {exc.code} {exc.reason}',
+                            retry=exc.code >= 500 or exc.code == 429) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, 'reason', exc)
         raise DownloadError(f'{url}: cannot connect ({reason}).') from None
@@ -471,10 +480,10 @@ def download_file(url: str,
             return path
         except DownloadError as exc:
             kept = osp.getsize(path) if osp.isfile(path) else 0
-            if attempt >= max(1, attempts):
-                raise DownloadError(
-                    f'{exc} {kept} bytes are kept in {path}; run the same command again to '
-                    'resume.') from None
+            if attempt >= max(1, attempts) or not exc.retry:
+                resume = (f' {kept} bytes are kept in {path}; run the same command again to '
+                          'resume.') if kept else ''
+                raise DownloadError(f'{exc}{resume}', retry=exc.retry) from None
             log(f'{exc} Retrying ({attempt + 1}/{attempts}), resuming at byte {kept}.')
     return path  # pragma: no cover
 
@@ -688,8 +697,8 @@ def fetch_official_weights(name: str,
                 f'{"; the download was deleted" if downloaded else ""}. Nothing was written.')
         log(f'sha256 {digest} matches the published checksum')
     else:
-        log(f'sha256 {digest}  {entry.source_name} (the authors publish no checksum; keep it '
-            'to compare later downloads)')
+        log(f'sha256 {digest}  {osp.basename(source) if not downloaded else entry.source_name} '
+            '(the authors publish no checksum; keep it to compare later downloads)')
 
     with atomic_output(dst) as converted:
         try:

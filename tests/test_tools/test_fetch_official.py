@@ -220,10 +220,11 @@ def test_download_retries_within_one_run(tmp_path, host, authors_file):
     assert target.read_bytes() == authors_file['data']
 
 
-def test_http_errors_name_the_url(tmp_path, host):
-    with pytest.raises(ow.DownloadError, match='HTTP 404'):
-        ow.download_file(f'{host.url}/missing.pth', str(tmp_path / 'x'), attempts=1,
+def test_http_errors_name_the_url_and_are_not_retried(tmp_path, host):
+    with pytest.raises(ow.DownloadError, match='missing.pth: HTTP 404'):
+        ow.download_file(f'{host.url}/missing.pth', str(tmp_path / 'x'), attempts=3,
                          progress=False, log=lambda _: None)
+    assert len(host.requests) == 1
 
 
 def test_browser_only_prints_url_destination_and_convert_command(tmp_path, monkeypatch, capsys):
