@@ -1,10 +1,51 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""Pieces shared by the checkpoint converters in ``tools/model_converters/``."""
+"""Pieces shared by the checkpoint converters in ``tools/model_converters/``.
+
+Everything here raises exceptions; the converter scripts turn them into ``error: <message>`` and
+exit status 1 with :func:`run_converter_cli`.
+"""
+import os
+import os.path as osp
+import pickle
+import sys
+import zipfile
 from collections import OrderedDict
-from typing import Dict, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+
+#: What :func:`run_converter_cli` reports as ``error: ...`` (anything else is a bug: traceback).
+CONVERTER_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError,
+                    pickle.UnpicklingError)
+
+
+class CheckpointLoadError(RuntimeError):
+    """A source checkpoint is empty, truncated, corrupt or no checkpoint at all."""
+
+
+class UnsafeCheckpointError(CheckpointLoadError):
+    """A valid checkpoint that safe (``weights_only``) loading refused: ``--allow-pickle``."""
+
+
+def is_safe_loading_refusal(exc: BaseException, path: str) -> bool:
+    """Whether ``torch.load(path, weights_only=True)`` failed on a *valid* pickle it refused.
+
+    torch reports both a refused pickle and one it cannot parse as an ``UnpicklingError``
+    starting "Weights only load failed". A refusal names an ``Unsupported global`` (e.g. the
+    ``argparse.Namespace`` of timm's ``args``), in either file format; any other complaint (such
+    as ``Unsupported operand``, the first byte of a text file read as a pickle opcode) only counts
+    when the file is a zip archive, i.e. a real torch (>= 1.6) checkpoint whose pickle uses
+    something the safe loader lacks (e.g. ``pickle_protocol=4``). Corrupt files raise other
+    errors: ``RuntimeError`` (PytorchStreamReader: a broken zip), ``EOFError`` (empty or cut
+    short), ``UnpicklingError`` ("invalid load key") or ``KeyError``.
+    """
+    if not isinstance(exc, pickle.UnpicklingError):
+        return False
+    message = str(exc)
+    if 'Weights only load failed' not in message:
+        return False
+    return 'Unsupported global' in message or zipfile.is_zipfile(path)
 
 
 def load_source_checkpoint(path: str, allow_pickle: bool = False) -> dict:
@@ -12,21 +53,75 @@ def load_source_checkpoint(path: str, allow_pickle: bool = False) -> dict:
 
     Training checkpoints of timm/DeiT-style scripts often pickle an ``argparse.Namespace``
     (``args``), which the safe loader refuses; ``allow_pickle`` loads arbitrary pickles and is
-    only for trusted files.
+    only for trusted files. ``--allow-pickle`` is only suggested for such refusals, never for a
+    file that is simply broken.
 
     Raises:
-        SystemExit: the file needs ``--allow-pickle``.
+        FileNotFoundError: ``path`` does not exist.
+        IsADirectoryError: ``path`` is a folder.
+        UnsafeCheckpointError: a valid checkpoint that needs ``--allow-pickle``.
+        CheckpointLoadError: the file is empty, truncated, corrupt or not a checkpoint (the
+            message gives its size in bytes).
+        TypeError: the checkpoint is not a dict.
     """
+    if not osp.lexists(path) or not osp.exists(path):
+        raise FileNotFoundError(f'The source checkpoint {path} does not exist'
+                                f'{" (a broken link)" if osp.lexists(path) else ""}.')
+    if osp.isdir(path):
+        raise IsADirectoryError(f'The source checkpoint {path} is a folder, not a file.')
+    size = os.path.getsize(path)
+    if size == 0:
+        raise CheckpointLoadError(f'The source checkpoint {path} is empty (0 bytes): the '
+                                  'download or copy probably failed; fetch it again.')
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=not allow_pickle)
-    except Exception as exc:  # torch raises UnpicklingError / RuntimeError for unsafe pickles
-        if allow_pickle:
-            raise
-        raise SystemExit(f'Could not load {path} with weights_only=True ({exc}). If you trust '
-                         'the file, re-run with --allow-pickle.')
+    except (OSError, MemoryError):
+        raise
+    except Exception as exc:
+        if not allow_pickle and is_safe_loading_refusal(exc, path):
+            raise UnsafeCheckpointError(
+                f'Safe loading (weights_only=True) refused {path} ({size} bytes): it holds more '
+                f'than tensors ({_gist(exc)}). If you trust the file, re-run with '
+                '--allow-pickle.') from None
+        raise CheckpointLoadError(
+            f'Could not read {path} ({size} bytes): the file is truncated, corrupt or not a '
+            f'PyTorch checkpoint ({type(exc).__name__}: {_gist(exc)}). Fetch it again and '
+            'compare its size and checksum with the release.') from None
     if not isinstance(checkpoint, dict):
         raise TypeError(f'Expected a dict checkpoint in {path}, got {type(checkpoint).__name__}.')
     return checkpoint
+
+
+def _gist(exc: BaseException) -> str:
+    """The informative part of torch's loading errors, which run to many lines.
+
+    For the safe loader that is the ``WeightsUnpickler error`` (e.g. ``Unsupported global: GLOBAL
+    argparse.Namespace was not an allowed global by default``), without torch's advice to
+    disable safe loading; otherwise the first sentence of the message.
+    """
+    message = str(exc)
+    if 'WeightsUnpickler error:' in message:
+        message = message.split('WeightsUnpickler error:', 1)[1]
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return 'no details'
+    return lines[0].split('. ', 1)[0].rstrip('.')[:200]
+
+
+def run_converter_cli(main: Callable[[Optional[Sequence[str]]], object],
+                      argv: Optional[Sequence[str]] = None) -> int:
+    """Run a converter's ``main(argv)``; report expected failures as ``error: <message>``.
+
+    Returns:
+        int: the exit status, 0 on success and 1 on an error (printed to stderr).
+    """
+    try:
+        main(argv)
+    except CONVERTER_ERRORS as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f'error: {message}', file=sys.stderr)
+        return 1
+    return 0
 
 
 def select_state_dict(checkpoint: dict,

@@ -16,6 +16,7 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS  # noqa: E402
 from mmseg.registry import MODELS as SEG_MODELS  # noqa: E402
 
 from mmhybrid.models import TopFormer  # noqa: E402
+from mmhybrid.utils.converters import UnsafeCheckpointError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,10 +138,63 @@ def test_unknown_keys_are_an_error():
 
 
 def test_pickled_namespace_needs_allow_pickle(tmp_path):
+    authors = OrderedDict((k[len('backbone.'):] if k.startswith('backbone.') else k, v)
+                          for k, v in build_classifier().state_dict().items())
     src, dst = tmp_path / 'timm.pth', tmp_path / 'out.pth'
-    torch.save(dict(state_dict_ema={'tpm.stem.0.c.weight': torch.zeros(1)},
-                    args=argparse.Namespace(model='topformer')), src)
-    with pytest.raises(SystemExit, match='--allow-pickle'):
+    torch.save(dict(state_dict_ema=authors, args=argparse.Namespace(model='topformer')), src)
+    with pytest.raises(UnsafeCheckpointError, match='--allow-pickle'):
         converter.main([str(src), str(dst)])
     converter.main([str(src), str(dst), '--allow-pickle'])
-    assert list(torch.load(dst)['state_dict']) == ['backbone.tpm.stem.0.c.weight']
+    assert len(torch.load(dst)['state_dict']) == len(authors)
+
+
+def _authors_classifier_state():
+    return OrderedDict((k[len('backbone.'):] if k.startswith('backbone.') else k, v)
+                       for k, v in build_classifier().state_dict().items())
+
+
+@pytest.mark.parametrize('damage', ['wrong_shape', 'renamed_key'])
+def test_weights_that_do_not_load_strictly_are_rejected(damage, tmp_path, capsys):
+    """The converted result must load strictly into the model; nothing is written otherwise."""
+    authors = _authors_classifier_state()
+    key = 'tpm.layer1.conv.2.bn.weight'
+    assert authors[key].shape == (16, )
+    if damage == 'wrong_shape':
+        authors[key] = torch.ones(17)
+        expected = 'size mismatch for tpm.layer1.conv.2.bn.weight'
+    else:
+        authors['tpm.layer1.conv.2.bn.wieght'] = authors.pop(key)
+        expected = 'tpm.layer1.conv.2.bn.wieght'
+    src, dst = tmp_path / 'topformer-T-224-66.2.pth', tmp_path / 'converted.pth'
+    torch.save(dict(state_dict_ema=authors), src)
+    with pytest.raises(RuntimeError, match=expected):
+        converter.main([str(src), str(dst)])
+    assert converter.run_converter_cli(converter.main, [str(src), str(dst)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: The converted weights do not match TopFormer') and expected in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
+
+
+def test_segmentation_head_is_verified(tmp_path):
+    state = build_segmentor().state_dict()
+    state['decode_head.conv_seg.weight'] = state['decode_head.conv_seg.weight'][:, :64]
+    src, dst = tmp_path / 'seg.pth', tmp_path / 'converted.pth'
+    torch.save(dict(state_dict=state), src)
+    with pytest.raises(RuntimeError, match='size mismatch for conv_seg.weight'):
+        converter.main([str(src), str(dst)])
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize('arch', ['tiny', 'small', 'base'])
+def test_architecture_is_inferred_from_the_weights(arch):
+    state = {f'backbone.{k}': v for k, v in TopFormer(arch, mode='global').state_dict().items()}
+    assert converter.infer_arch(converter._split(state, 'backbone.')) == arch
+
+
+def test_unknown_architecture_names_what_was_found():
+    state = TopFormer(dict(TopFormer.arch_settings['tiny'],
+                           layer_cfgs=TopFormer.arch_settings['tiny']['layer_cfgs'][:-1],
+                           tap_indices=[2, 4, 6, 7])).state_dict()
+    with pytest.raises(ValueError, match=r'Unknown TopFormer architecture: .* 8 layers with '
+                       r'output channels \[16, 16, 16, 32, 32, 64, 64, 96\]'):
+        converter.infer_arch(state)

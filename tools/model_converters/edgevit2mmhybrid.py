@@ -15,6 +15,10 @@ the conversion is a prefix change:
 Before saving, the result is loaded with ``strict=True`` into a freshly built ``EdgeViT`` of the
 inferred architecture, so a checkpoint that does not map completely is rejected.
 
+DST is written atomically (a temporary file in its folder, renamed into place) and never over
+SRC; an existing DST is only replaced with ``--force``. Errors end in ``error: <message>`` and
+exit status 1.
+
 Example::
 
     python tools/model_converters/edgevit2mmhybrid.py edgevit_xxs.pth edgevit-xxs_in1k.pth
@@ -26,15 +30,15 @@ import os.path as osp
 import re
 import sys
 from collections import OrderedDict
-from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 from mmhybrid.models.backbones.edgevit import EdgeViT  # noqa: E402
-from mmhybrid.utils.converters import (load_source_checkpoint,  # noqa: E402
+from mmhybrid.utils.converters import (load_source_checkpoint, run_converter_cli,  # noqa: E402
                                        select_state_dict, verify_classifier_weights)
+from mmhybrid.utils.fileio import atomic_torch_save, check_destination  # noqa: E402
 
 SOURCE_KEYS = ('model', 'model_ema', 'state_dict')
 
@@ -118,7 +122,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--allow-pickle', action='store_true',
                         help='load SRC with weights_only=False (training checkpoints that '
                         'pickle an argparse "args"); only for files you trust')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing DST (never SRC itself)')
     args = parser.parse_args(argv)
+    check_destination(args.dst, sources=[args.src], force=args.force)
 
     checkpoint = load_source_checkpoint(args.src, args.allow_pickle)
     state, origin = select_state_dict(checkpoint, SOURCE_KEYS, 'EdgeViT', ema=args.ema)
@@ -129,15 +136,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     result = dict(meta=dict(source=str(args.src), source_key=origin, arch=arch_name or arch,
                             layout='backbone' if args.backbone_only else 'ImageClassifier'),
                   state_dict=converted)
-    dst = Path(args.dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(result, dst)
+    atomic_torch_save(result, args.dst)  # a temporary file renamed into place
     print(f'Converted {len(converted)} tensors from {origin} (arch: {arch_name or arch}) '
-          f'to {dst}.')
+          f'to {args.dst}.')
     if dropped:
         print(f'Dropped {len(dropped)} keys on request: {", ".join(dropped)}')
     return result
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_converter_cli(main))

@@ -19,6 +19,10 @@ GroupNorm ``ds2.norm``) and the variant from the widths and depths. Before savin
 loaded with ``strict=True`` into a freshly built model of that variant, so nothing that fails
 to map is written.
 
+DST is written atomically (a temporary file in its folder, renamed into place) and never over
+SRC; an existing DST is only replaced with ``--force``. Errors end in ``error: <message>`` and
+exit status 1.
+
 Example::
 
     python tools/model_converters/hatnet2mmhybrid.py HAT-Net_Tiny.pth \\
@@ -31,15 +35,15 @@ import os.path as osp
 import re
 import sys
 from collections import OrderedDict
-from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Type
 
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 from mmhybrid.models.backbones.hatnet import HATNet, TransCNN  # noqa: E402
-from mmhybrid.utils.converters import (load_source_checkpoint,  # noqa: E402
+from mmhybrid.utils.converters import (load_source_checkpoint, run_converter_cli,  # noqa: E402
                                        select_state_dict, verify_classifier_weights)
+from mmhybrid.utils.fileio import atomic_torch_save, check_destination  # noqa: E402
 
 CLASSIFIER_PREFIX = 'classifier.1.'
 
@@ -112,7 +116,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--allow-pickle', action='store_true',
                         help='load SRC with weights_only=False (training checkpoints that '
                         'pickle an argparse "args"); only for files you trust')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing DST (never SRC itself)')
     args = parser.parse_args(argv)
+    check_destination(args.dst, sources=[args.src], force=args.force)
 
     checkpoint = load_source_checkpoint(args.src, args.allow_pickle)
     state, origin = select_state_dict(checkpoint, ('model', 'state_dict'), 'TransCNN/HAT-Net',
@@ -125,14 +132,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                             arch=arch,
                             layout='backbone' if args.backbone_only else 'ImageClassifier'),
                   state_dict=converted)
-    dst = Path(args.dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(result, dst)
-    print(f'Converted {len(converted)} tensors from {origin} ({cls.__name__} {arch}) to {dst}.')
+    atomic_torch_save(result, args.dst)  # a temporary file renamed into place
+    print(f'Converted {len(converted)} tensors from {origin} ({cls.__name__} {arch}) to '
+          f'{args.dst}.')
     if dropped:
         print(f'Dropped {len(dropped)} classifier keys on request: {", ".join(dropped)}')
     return result
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_converter_cli(main))

@@ -16,8 +16,15 @@ Two kinds of source files are recognised automatically:
   ``tools/test.py CONFIG DST``.
 
 The authors' pre-release names (``patch_embed``, ``fuse_blocks``, ``to_feat1``, ``to_feat2``,
-``fuse2``) and a DDP ``module.`` prefix are accepted. The output ``{'meta', 'state_dict'}`` loads
-into the matching mmhybrid model with ``strict=True``; unknown keys are an error, never dropped.
+``fuse2``) and a DDP ``module.`` prefix are accepted; unknown keys are an error, never dropped.
+
+The architecture (T/S/B) is inferred from the token pyramid's widths, and before anything is
+written the result is loaded with ``strict=True`` into the matching model: ``TopFormer(arch,
+mode='global')`` + ``TopFormerClsHead`` for a classification file, ``TopFormer(arch)`` +
+``TopFormerHead`` (``decode_head``) for a segmentation file. A renamed key or a wrongly shaped
+tensor is an error naming the keys; nothing is written then. DST is written atomically (a
+temporary file in its folder, renamed into place) and never over SRC; an existing DST is only
+replaced with ``--force``. Errors end in ``error: <message>`` and exit status 1.
 
 Example::
 
@@ -26,14 +33,18 @@ Example::
 """
 import argparse
 import os.path as osp
+import re
 import sys
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn as nn
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
-from mmhybrid.utils.converters import load_source_checkpoint  # noqa: E402
+from mmhybrid.models.backbones.topformer import TopFormer  # noqa: E402
+from mmhybrid.utils.converters import load_source_checkpoint, run_converter_cli  # noqa: E402
+from mmhybrid.utils.fileio import atomic_torch_save, check_destination  # noqa: E402
 
 #: The authors renamed these modules before release (their tools/convert_state_dict.py).
 LEGACY_NAMES = {
@@ -99,6 +110,103 @@ def convert(checkpoint: dict) -> Tuple['OrderedDict[str, torch.Tensor]', str]:
     return converted, 'segmentation' if is_segmentor else 'classification'
 
 
+def pyramid_widths(backbone_state: Dict[str, torch.Tensor]) -> List[int]:
+    """Output channels of each token-pyramid layer ``tpm.layer{i}`` (its last conv)."""
+    last_convs = {}
+    for key, value in backbone_state.items():
+        match = re.fullmatch(r'tpm\.layer(\d+)\.conv\.(\d+)\.c\.weight', key)
+        if match:
+            layer, position = int(match.group(1)), int(match.group(2))
+            if position >= last_convs.get(layer, (-1, None))[0]:
+                last_convs[layer] = (position, value.shape[0])
+    return [last_convs[layer][1] if layer in last_convs else 0
+            for layer in range(1, max(last_convs, default=0) + 1)]
+
+
+def infer_arch(backbone_state: Dict[str, torch.Tensor]) -> str:
+    """The preset (``'tiny'``, ``'small'``, ``'base'``) whose token pyramid has these widths.
+
+    Raises:
+        ValueError: no preset matches; the message gives the widths found.
+    """
+    widths = pyramid_widths(backbone_state)
+    presets = {name: [row[2] for row in setting['layer_cfgs']]
+               for name, setting in TopFormer.arch_settings.items()}
+    for name, preset_widths in presets.items():
+        if widths == preset_widths:
+            return name
+    raise ValueError(f'Unknown TopFormer architecture: the token pyramid has {len(widths)} '
+                     f'layers with output channels {widths} (0: no tpm.layer<i>.conv.<j>.c.weight '
+                     f'found); the presets have {presets}.')
+
+
+def _load_strictly(module: nn.Module, state: Dict[str, torch.Tensor], prefix: str,
+                   description: str) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise RuntimeError(f'The converted weights do not match {description} (keys below are '
+                           f'relative to "{prefix}"):\n{exc}') from None
+
+
+def _split(state: Dict[str, torch.Tensor], prefix: str) -> Dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def verify(converted: Dict[str, torch.Tensor], kind: str) -> str:
+    """Load ``converted`` with ``strict=True`` into the matching mmhybrid model.
+
+    Classification: ``TopFormer(arch, mode='global')`` (``backbone.*``) and
+    ``TopFormerClsHead`` (``head.*``), as in ``configs/topformer/topformer-*_8xb128_in1k.py``.
+    Segmentation: ``TopFormer(arch)`` (``backbone.*``) and ``TopFormerHead`` (``decode_head.*``,
+    the fuse conv depthwise when the weights say so), as in
+    ``configs/topformer/topformer_*_ade20k.py``. The number of classes is read from the weights.
+
+    Returns:
+        str: the architecture, ``'tiny'``, ``'small'`` or ``'base'``.
+
+    Raises:
+        ValueError: unknown architecture; RuntimeError: keys or shapes that do not match.
+    """
+    backbone_state = _split(converted, 'backbone.')
+    arch = infer_arch(backbone_state)
+    mode = 'global' if kind == 'classification' else 'dense'
+    backbone = TopFormer(arch, mode=mode)
+    _load_strictly(backbone, backbone_state, 'backbone.',
+                   f'TopFormer({arch!r}, mode={mode!r})')
+    if kind == 'classification':
+        from mmhybrid.models.heads.topformer_cls_head import TopFormerClsHead
+        head_state = _split(converted, 'head.')
+        if 'l.weight' not in head_state:
+            raise RuntimeError('A classification checkpoint needs the classifier head.l.weight '
+                               f'(TopFormerClsHead); found head keys {sorted(head_state)}.')
+        head = TopFormerClsHead(num_classes=head_state['l.weight'].shape[0],
+                                in_channels=backbone.embed_dims)
+        _load_strictly(head, head_state, 'head.',
+                       f'TopFormerClsHead(in_channels={backbone.embed_dims})')
+        return arch
+    auxiliary = [k for k in converted if k.startswith('auxiliary_head.')]
+    if auxiliary:
+        raise RuntimeError(f'{len(auxiliary)} auxiliary_head keys (e.g. {auxiliary[0]}): '
+                           'mmhybrid\'s TopFormer segmentors have no auxiliary head, so these '
+                           'weights cannot be loaded strictly.')
+    from mmhybrid.models.decode_heads.topformer_head import TopFormerHead
+    head_state = _split(converted, 'decode_head.')
+    for required in ('linear_fuse.conv.weight', 'conv_seg.weight'):
+        if required not in head_state:
+            raise RuntimeError(f'A segmentation checkpoint needs decode_head.{required} '
+                               f'(TopFormerHead); found decode_head keys {sorted(head_state)[:8]}.')
+    channels = backbone.injection_channels[-1]
+    depthwise = head_state['linear_fuse.conv.weight'].shape[1] == 1 and channels > 1
+    num_classes = head_state['conv_seg.weight'].shape[0]
+    head = TopFormerHead([channels] * 3, channels, depthwise_fuse=depthwise,
+                         num_classes=num_classes, norm_cfg=dict(type='BN'))
+    _load_strictly(head, head_state, 'decode_head.',
+                   f'TopFormerHead(channels={channels}, depthwise_fuse={depthwise}, '
+                   f'num_classes={num_classes})')
+    return arch
+
+
 def convert_meta(meta: Optional[dict], src: str, kind: str) -> dict:
     """Keep the useful part of an mmseg 0.x ``meta`` in the mmseg 1.x layout."""
     new_meta = dict(converted_from=osp.basename(src), converter='topformer2mmhybrid', task=kind)
@@ -120,17 +228,29 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='load SRC with weights_only=False. The authors\' ImageNet files pickle an argparse '
         'Namespace (timm "args"), which the safe loader refuses; only use this for files you '
         'trust.')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing DST (never SRC itself)')
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Convert, verify strictly, write atomically; returns what was written.
+
+    Raises on any problem (see :func:`mmhybrid.utils.converters.run_converter_cli`).
+    """
     args = parse_args(argv)
+    check_destination(args.dst, sources=[args.src], force=args.force)
     checkpoint = load_source_checkpoint(args.src, args.allow_pickle)
     state_dict, kind = convert(checkpoint)
+    arch = verify(state_dict, kind)
     meta = convert_meta(checkpoint.get('meta'), args.src, kind)
-    torch.save(dict(meta=meta, state_dict=state_dict), args.dst)
-    print(f'{kind} checkpoint with {len(state_dict)} tensors written to {args.dst}')
+    meta['arch'] = arch
+    result = dict(meta=meta, state_dict=state_dict)
+    atomic_torch_save(result, args.dst)  # a temporary file renamed into place
+    print(f'{kind} checkpoint (TopFormer {arch}) with {len(state_dict)} tensors written to '
+          f'{args.dst}')
+    return result
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_converter_cli(main))
