@@ -13,8 +13,9 @@ from .latency import (LatencyResult, PeakRSSSampler, benchmark_onnxruntime, benc
 from .model_zoo import (END_MARKER, START_MARKER, ModelEntry, check_metafiles,
                         extract_model_zoo, list_configs, load_model_index, match_models,
                         model_zoo_in_sync, render_model_zoo, replace_model_zoo)
-from .onnx_export import (DEFAULT_RTOL, OnnxParityError, ParityResult, check_onnx_parity,
-                          export_and_check, export_onnx, flatten_outputs, relative_error)
+from .onnx_export import (DEFAULT_RTOL, DYNAMIC_CHECK_OFFSETS, OnnxParityError, ParityResult,
+                          check_onnx_parity, dynamic_check_size, export_and_check, export_onnx,
+                          flatten_outputs, relative_error)
 from .task_model import (BASELINE_CONFIGS, TASK_SCOPES, TaskModel, build_detector_head_probe,
                          build_task_model, default_input_shape, load_config, plain_model_cfg,
                          randomise_bn_statistics)
@@ -28,6 +29,7 @@ __all__ = [
     'list_configs', 'load_model_index', 'match_models', 'model_zoo_in_sync', 'render_model_zoo',
     'replace_model_zoo', 'DEFAULT_RTOL', 'OnnxParityError', 'ParityResult', 'check_onnx_parity',
     'export_and_check', 'export_onnx', 'flatten_outputs', 'relative_error', 'BASELINE_CONFIGS',
+    'DYNAMIC_CHECK_OFFSETS', 'dynamic_check_size',
     'TASK_SCOPES', 'TaskModel', 'build_detector_head_probe', 'build_task_model',
     'default_input_shape', 'load_config', 'plain_model_cfg', 'randomise_bn_statistics'
 ]

@@ -9,10 +9,13 @@ with PyTorch's. The error measure is the *relative* one used across mmhybrid:
 
 and the default tolerance is ``1e-4``. With ``dynamic=True`` batch, height and width are
 dynamic axes; since a traced graph can silently freeze shape-dependent Python logic (padding
-amounts, window counts), parity is then also checked at a second input size and batch 2.
+amounts, window counts), parity is then also checked at a second input size
+(:func:`dynamic_check_size`) and batch 2.
+
+:func:`export_and_check` writes to a temporary file beside the output and moves it into place
+only when every check passed, so a failed export or check leaves nothing at the output path (an
+existing file there stays as it was).
 """
-import os
-import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -20,12 +23,18 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from mmhybrid.utils.fileio import atomic_output
+
 __all__ = [
-    'DEFAULT_RTOL', 'OnnxParityError', 'ParityResult', 'flatten_outputs', 'relative_error',
-    'export_onnx', 'check_onnx_parity', 'export_and_check'
+    'DEFAULT_RTOL', 'DYNAMIC_CHECK_OFFSETS', 'OnnxParityError', 'ParityResult',
+    'flatten_outputs', 'relative_error', 'export_onnx', 'check_onnx_parity', 'dynamic_check_size',
+    'export_and_check'
 ]
 
 DEFAULT_RTOL = 1e-4
+#: Added to the export height and width for the second check of a dynamic export; see
+#: :func:`dynamic_check_size`.
+DYNAMIC_CHECK_OFFSETS = (48, 80)
 
 
 class OnnxParityError(AssertionError):
@@ -72,6 +81,19 @@ class ParityResult:
         return self.max_error <= self.rtol
 
 
+def dynamic_check_size(height: int, width: int) -> Tuple[int, int]:
+    """The input size of the second parity check of a dynamic export of ``height x width``.
+
+    ``(height + 48, width + 80)``: both offsets are odd multiples of 16, so each side's remainder
+    modulo 32 and modulo 64 differs from the export size's (48 = 16 mod 32 = 48 mod 64, 80 = 16
+    mod 32 = 16 mod 64). Padding amounts, window counts or pooled sizes that tracing froze into
+    the graph (they depend on the size modulo a stride of 32 or 64) are therefore different at
+    the check size and show up as a mismatch. The offsets differ between height and width so that
+    swapped axes are caught too, and are small so that the check stays cheap.
+    """
+    return height + DYNAMIC_CHECK_OFFSETS[0], width + DYNAMIC_CHECK_OFFSETS[1]
+
+
 def _output_names(num: int) -> List[str]:
     return ['output'] if num == 1 else [f'output{i}' for i in range(num)]
 
@@ -97,8 +119,6 @@ def export_onnx(module: nn.Module,
         for i, (name, out) in enumerate(zip(names, outputs)):
             dynamic_axes[name] = {0: 'batch', 2: f'height{i}', 3: f'width{i}'} \
                 if out.dim() == 4 else {0: 'batch'}
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     try:
         torch.onnx.export(
             module, (inputs, ), path, opset_version=opset, dynamo=False,
@@ -120,29 +140,52 @@ def check_onnx_parity(path: str,
                       inputs: Sequence[torch.Tensor],
                       rtol: float = DEFAULT_RTOL,
                       session=None,
-                      raise_error: bool = True) -> ParityResult:
+                      raise_error: bool = True,
+                      name: Optional[str] = None) -> ParityResult:
     """Run the ONNX file on each input in onnxruntime (CPU) and compare with ``module``.
 
+    ``name`` is what the messages call the file (default: ``path``).
+
     Raises:
-        OnnxParityError: if an output differs by more than ``rtol`` (relative, see the module
-            docstring) and ``raise_error``.
+        OnnxParityError: if onnxruntime cannot load the file or fails to run it at one of the
+            input shapes (named in the message; its errors are often
+            ``onnxruntime.capi.onnxruntime_pybind11_state.*`` exceptions, which are no
+            ``RuntimeError``), and, with ``raise_error``, if an output differs by more than
+            ``rtol`` (relative, see the module docstring).
     """
     from .latency import make_ort_session
-    session = session or make_ort_session(path)
+    name = name or path
+    dynamic_hint = (' If only a dynamic-shape check fails, the graph depends on the input size: '
+                    'export without --dynamic at the deployment size.')
+    if session is None:
+        try:
+            session = make_ort_session(path)
+        except Exception as exc:  # onnxruntime raises its own classes
+            raise OnnxParityError(f'onnxruntime cannot load {name}: {_describe(exc)}') from None
     module.eval()
     result = ParityResult(rtol=rtol)
     for x in inputs:
         expected = [t.detach().cpu().numpy() for t in flatten_outputs(module(x))]
-        got = session.run(None, {session.get_inputs()[0].name: x.detach().cpu().numpy()})
+        try:
+            got = session.run(None, {session.get_inputs()[0].name: x.detach().cpu().numpy()})
+        except Exception as exc:  # e.g. onnxruntime_pybind11_state.Fail
+            raise OnnxParityError(
+                f'onnxruntime failed to run {name} at input shape {list(x.shape)}: '
+                f'{_describe(exc)}.{dynamic_hint if len(result.errors) else ""}') from None
         result.errors[tuple(x.shape)] = relative_error(got, expected)
     if raise_error and not result.passed:
         details = '; '.join(f'{list(shape)}: max {max(errs):.2e}'
                             for shape, errs in result.errors.items())
         raise OnnxParityError(
             f'onnxruntime differs from PyTorch by more than rtol={rtol:g} ({details}) for '
-            f'{path}. If only a dynamic-shape check fails, the graph depends on the input size: '
-            'export without --dynamic at the deployment size.')
+            f'{name}.{dynamic_hint}')
     return result
+
+
+def _describe(exc: BaseException, limit: int = 500) -> str:
+    """``Type: first part of the message`` of an exception (onnxruntime's are long)."""
+    message = ' '.join(str(exc).split())
+    return f'{type(exc).__name__}: {message[:limit]}'
 
 
 def export_and_check(module: nn.Module,
@@ -153,12 +196,23 @@ def export_and_check(module: nn.Module,
                      rtol: float = DEFAULT_RTOL,
                      extra_shape: Optional[Sequence[int]] = None) -> ParityResult:
     """:func:`export_onnx` then :func:`check_onnx_parity` on ``inputs`` and, when ``dynamic``,
-    also on a batch-2 input of ``extra_shape`` (default: H + 32, W + 64)."""
-    export_onnx(module, inputs, path, opset=opset, dynamic=dynamic)
+    also on a batch-2 input of ``extra_shape`` (default: :func:`dynamic_check_size`).
+
+    The file is written under a temporary name in ``path``'s folder and moved to ``path`` only
+    when every check passed; on any error nothing is left behind (and a file already at ``path``
+    is untouched). Refusing to replace an existing file is the caller's decision.
+
+    Raises:
+        RuntimeError: the export failed.
+        OnnxParityError: a check failed (mismatch, or onnxruntime failed at some input shape).
+    """
     checks = [inputs]
     if dynamic:
-        height, width = extra_shape or (inputs.shape[2] + 32, inputs.shape[3] + 64)
+        height, width = extra_shape or dynamic_check_size(inputs.shape[2], inputs.shape[3])
         generator = torch.Generator().manual_seed(1)
         checks.append(
             torch.randn(2, inputs.shape[1], height, width, generator=generator).to(inputs))
-    return check_onnx_parity(path, module, checks, rtol=rtol)
+    with atomic_output(path) as tmp:
+        export_onnx(module, inputs, tmp, opset=opset, dynamic=dynamic)
+        result = check_onnx_parity(tmp, module, checks, rtol=rtol, name=str(path))
+    return result

@@ -2,13 +2,16 @@
 """tools/deployment/pytorch2onnx.py: one model of each family, with the onnxruntime parity
 check (1e-4 relative) it runs after exporting."""
 import importlib.util
+import os
 import os.path as osp
+import re
 
 import pytest
 import torch
 import torch.nn as nn
 
-from mmhybrid.analysis import OnnxParityError, check_onnx_parity, export_and_check, export_onnx
+from mmhybrid.analysis import (OnnxParityError, check_onnx_parity, dynamic_check_size,
+                               export_and_check, export_onnx)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -88,3 +91,102 @@ def test_dynamic_export_of_size_dependent_graph_is_refused(tmp_path):
     with pytest.raises(RuntimeError, match='without --dynamic'):
         export_onnx(AdaptiveToHalf(), torch.rand(1, 3, 8, 8), str(tmp_path / 'a.onnx'),
                     dynamic=True)
+
+
+class _FrozenWidthRemainder(nn.Module):
+    """Scales by ``W mod 32``, which tracing freezes into the graph as a constant (as a padding
+    amount would be)."""
+
+    def forward(self, x):
+        return x * float(x.shape[3] % 32 + 1)
+
+
+class _FrozenReshape(nn.Module):
+    """Reshapes to the traced size: onnxruntime raises its own exception at any other size."""
+
+    def forward(self, x):
+        return x.reshape(int(x.shape[0]), int(x.shape[1] * x.shape[2] * x.shape[3]))
+
+
+def _temporary_files(folder):
+    from mmhybrid.utils.fileio import TEMP_PREFIX
+    return [name for name in os.listdir(folder) if name.startswith(TEMP_PREFIX)]
+
+
+@pytest.mark.parametrize('height, width', [(8, 8), (31, 33), (32, 64), (64, 64), (224, 224),
+                                           (480, 640), (512, 1024), (1, 63)])
+def test_dynamic_check_size_differs_modulo_32_and_64(height, width):
+    check_height, check_width = dynamic_check_size(height, width)
+    for size, check in ((height, check_height), (width, check_width)):
+        assert check > size
+        assert check % 32 != size % 32 and check % 64 != size % 64
+    assert check_height - height != check_width - width
+
+
+def test_dynamic_check_catches_a_frozen_remainder(tmp_path):
+    path = tmp_path / 'frozen.onnx'
+    with pytest.raises(OnnxParityError, match=r'\[2, 3, 56, 88\]'):
+        export_and_check(_FrozenWidthRemainder(), torch.rand(1, 3, 8, 8), str(path),
+                         dynamic=True)
+    assert not path.exists() and _temporary_files(tmp_path) == []
+    # without dynamic axes the (fixed-size) graph is right
+    assert export_and_check(_FrozenWidthRemainder(), torch.rand(1, 3, 8, 8), str(path)).passed
+    assert path.is_file() and _temporary_files(tmp_path) == []
+
+
+def test_failed_check_keeps_an_existing_file(tmp_path):
+    path = tmp_path / 'model.onnx'
+    path.write_bytes(b'previous export')
+    with pytest.raises(OnnxParityError, match='onnxruntime failed to run .*model.onnx at input '
+                       r'shape \[2, 3, 56, 88\]'):
+        export_and_check(_FrozenReshape(), torch.rand(1, 3, 8, 8), str(path), dynamic=True)
+    assert path.read_bytes() == b'previous export'
+    assert _temporary_files(tmp_path) == []
+
+
+class _TinyTask:
+    """Stands in for :class:`mmhybrid.analysis.TaskModel` (tiny module, tiny input)."""
+
+    def __init__(self, module, shape):
+        self.module, self.shape = module, shape
+
+    def make_inputs(self, batch=1):
+        return torch.rand(batch, 3, *self.shape)
+
+
+@pytest.fixture
+def tiny_tool(monkeypatch):
+    """pytorch2onnx with the model built from the "config" name: a module class below."""
+    modules = dict(scale=lambda: _Scale(2.), frozen=_FrozenWidthRemainder,
+                   reshape=_FrozenReshape)
+
+    def build(config, shape, **kwargs):
+        return _TinyTask(modules[config](), shape)
+
+    monkeypatch.setattr(pytorch2onnx, 'build_task_model', build)
+    return pytorch2onnx
+
+
+@pytest.mark.parametrize('model, extra, expected', [
+    ('scale', ['--rtol', '-1'], 'more than rtol=-1'),  # every check fails
+    ('frozen', ['--dynamic'], r'\[2, 3, 56, 88\]'),
+    ('reshape', ['--dynamic'], r'onnxruntime failed to run .* at input shape \[2, 3, 56, 88\]'),
+])
+def test_tool_failure_leaves_no_file(tiny_tool, tmp_path, capsys, model, extra, expected):
+    out = tmp_path / 'model.onnx'
+    assert tiny_tool.main([model, str(out), '--shape', '8', '8'] + extra) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('FAILED: ') and re.search(expected, err), err
+    assert 'Traceback' not in err
+    assert not out.exists() and _temporary_files(tmp_path) == []
+
+
+def test_tool_refuses_an_existing_output_without_force(tiny_tool, tmp_path, capsys):
+    out = tmp_path / 'model.onnx'
+    out.write_bytes(b'mine')
+    assert tiny_tool.main(['scale', str(out), '--shape', '8', '8']) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and '--force' in err
+    assert out.read_bytes() == b'mine'
+    assert tiny_tool.main(['scale', str(out), '--shape', '8', '8', '--force']) == 0
+    assert out.read_bytes() != b'mine' and _temporary_files(tmp_path) == []

@@ -7,7 +7,13 @@ logits), detectors as backbone + neck (their heads end in NMS); ``--part backbon
 just the backbone of any config. The model is folded first with ``switch_to_deploy`` unless
 ``--no-deploy``. After export the file is run in onnxruntime and every output must match
 PyTorch within ``--rtol`` (relative: max |diff| / max |reference|, default 1e-4); with
-``--dynamic`` also at a second input size and batch 2. Exit status 1 on a mismatch. Examples::
+``--dynamic`` also at batch 2 and a second input size, H + 48 by W + 80, whose remainders modulo
+32 and 64 differ from the export size's, so padding amounts frozen into the graph are caught
+(:func:`mmhybrid.analysis.dynamic_check_size`).
+
+The file is written under a temporary name beside OUT and moved to OUT only when the checks
+pass: on a failed export or check (``FAILED: ...``, exit status 1) nothing is left at OUT. An
+existing OUT is refused unless ``--force`` (``error: ...``, exit status 1). Examples::
 
     python tools/deployment/pytorch2onnx.py configs/edgevit/edgevit-xxs_8xb256_in1k.py \\
         --shape 224 224 work_dirs/edgevit-xxs.onnx
@@ -24,6 +30,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 from mmhybrid.analysis import (DEFAULT_RTOL, OnnxParityError, build_task_model,  # noqa: E402
                                export_and_check)
+from mmhybrid.utils.fileio import check_destination  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -42,6 +49,7 @@ def parse_args(argv=None):
     parser.add_argument('--opset', type=int, default=17)
     parser.add_argument('--rtol', type=float, default=DEFAULT_RTOL,
                         help='relative tolerance of the onnxruntime parity check')
+    parser.add_argument('--force', action='store_true', help='replace an existing OUT')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -58,11 +66,16 @@ def pytorch2onnx(config, out, shape, checkpoint=None, batch=1, part='model', dyn
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_destination(args.out, force=args.force)
+    except (FileExistsError, IsADirectoryError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    try:
         result = pytorch2onnx(args.config, args.out, args.shape, args.checkpoint, args.batch,
                               args.part, args.dynamic, not args.no_deploy, args.opset,
                               args.rtol, args.cfg_options)
     except (OnnxParityError, RuntimeError) as exc:
-        print(f'FAILED: {exc}', file=sys.stderr)
+        print(f'FAILED: {exc} Nothing was written to {args.out}.', file=sys.stderr)
         return 1
     for shape, errors in result.errors.items():
         print(f'onnxruntime vs PyTorch at {list(shape)}: max relative error '
