@@ -15,7 +15,9 @@ reports the median, the spread (IQR, min, max), images/s, peak memory and the th
 
 ``--backend onnxruntime`` exports the (``--deploy``: folded) model to a temporary ONNX file,
 checks it against PyTorch (1e-4 relative) and times onnxruntime with the same thread count.
-``--compare`` times eager, fused and onnxruntime in one go and prints ratios.
+``--compare`` times eager, fused and onnxruntime in one go and prints ratios. ``--out`` is
+written atomically and an existing file is only replaced with ``--force`` (checked before the
+measurements start).
 """
 import argparse
 import json
@@ -32,6 +34,7 @@ from mmengine.config import DictAction  # noqa: E402
 from mmhybrid.analysis import (benchmark_onnxruntime, benchmark_torch,  # noqa: E402
                                build_task_model, compare_modes, export_and_check,
                                machine_info, make_ort_session, set_num_threads)
+from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -54,6 +57,7 @@ def parse_args(argv=None):
                         help='intra-op threads for torch and onnxruntime (default: torch\'s)')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--out', help='also write the results as JSON to this file')
+    parser.add_argument('--force', action='store_true', help='replace an existing --out file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -113,11 +117,15 @@ def main(argv=None):
     args = parse_args(argv)
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise SystemExit('--device cuda: CUDA is not available on this machine.')
+    if args.out:
+        try:
+            check_destination(args.out, force=args.force)
+        except (FileExistsError, IsADirectoryError) as exc:
+            raise SystemExit(f'error: {exc}') from None
     info = run_benchmark(args)
     print(format_results(info))
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
+        with atomic_output(args.out) as tmp, open(tmp, 'w') as f:
             json.dump(info, f, indent=2)
         print(f'results written to {args.out}')
     return info

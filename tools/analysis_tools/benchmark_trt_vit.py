@@ -22,17 +22,18 @@ Example::
         --out work_dirs/trt_vit_latency.json
 
 CPU numbers depend on the thread count, the CPU and what else runs on it; they say nothing about
-TensorRT on a GPU, which is what the paper measured.
+TensorRT on a GPU, which is what the paper measured. ``--out`` is written atomically and an
+existing file is only replaced with ``--force`` (checked before the measurements start).
 """
 import argparse
 import json
-import os
 import os.path as osp
 from typing import List, Tuple
 
 from mmhybrid.analysis import (BASELINE_CONFIGS, MODES, build_task_model, compare_modes,
                                count_parameters, machine_info, set_num_threads)
 from mmhybrid.models.backbones.trt_vit import TRTViT
+from mmhybrid.utils.fileio import atomic_output, check_destination
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_RESOLUTIONS = ('224x224', '800x1333', '512x512')
@@ -53,6 +54,7 @@ def parse_args(argv=None):
                         help='intra-op threads for torch and ONNX Runtime (default: torch\'s)')
     parser.add_argument('--no-resnet', action='store_true', help='skip the ResNet-50 baseline')
     parser.add_argument('--out', help='also write the results to this JSON file')
+    parser.add_argument('--force', action='store_true', help='replace an existing --out file')
     return parser.parse_args(argv)
 
 
@@ -75,6 +77,11 @@ def model_configs(archs, with_resnet: bool) -> List[Tuple[str, str]]:
 
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
+    if args.out:
+        try:
+            check_destination(args.out, force=args.force)
+        except (FileExistsError, IsADirectoryError) as exc:
+            raise SystemExit(f'error: {exc}') from None
     threads = set_num_threads(args.threads)
     resolutions = [parse_resolution(r) for r in args.resolutions]
     resolution_names = [f'{h}x{w}' for h, w in resolutions]
@@ -124,8 +131,7 @@ def main(argv=None) -> List[dict]:
             cells.append(f'{ms} {ratio}')
         print(f'{model_name:12s} {params:7.2f}M {resolution:>9s} ' + ' '.join(cells))
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
+        with atomic_output(args.out) as tmp, open(tmp, 'w') as f:
             json.dump(dict(machine=machine_info(), batch_size=args.batch_size, threads=threads,
                            repeats=args.repeats, rows=rows), f, indent=2)
         print(f'results written to {args.out}')

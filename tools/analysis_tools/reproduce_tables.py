@@ -21,14 +21,14 @@ table per task with:
 Next to ``--out`` it writes ``<stem>_accuracy_vs_latency.png`` (paper accuracy or the
 measured one vs eager latency, one line per family, like the papers' Pareto plots),
 ``<stem>_latency_vs_size.png`` (eager latency at ``--sizes``) and ``<stem>.json`` (every
-number). Example::
+number). Each file is written atomically; if any of them exists the tool stops before measuring
+unless ``--force`` is given. Example::
 
     python tools/analysis_tools/reproduce_tables.py --models 'edgevit-*in1k' 'topformer_*' \\
         --baselines --threads 1 --runs 10 --out work_dirs/tables.md
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 import tempfile
@@ -41,6 +41,7 @@ from mmhybrid.analysis import (BASELINE_CONFIGS, MODES, TASK_SCOPES,  # noqa: E4
                                build_task_model, compare_modes, count_complexity,
                                load_config, load_model_index, machine_info, match_models,
                                plain_model_cfg, set_num_threads)
+from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 #: The metric reported per task (metafile name, mmengine metric key, scale to percent).
 PRIMARY_METRICS = {
@@ -62,6 +63,8 @@ def parse_args(argv=None):
     parser.add_argument('--checkpoints', help='folder with <model name>.pth files')
     parser.add_argument('--data-root', help='replaces "data/" in the configs\' data roots')
     parser.add_argument('--out', required=True, help='Markdown file to write')
+    parser.add_argument('--force', action='store_true',
+                        help='replace existing output files (--out and the files next to it)')
     parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
     parser.add_argument('--latency-tasks', nargs='*', default=['cls', 'seg'],
                         choices=['cls', 'seg', 'det'], help='tasks whose latency is measured')
@@ -303,7 +306,8 @@ def plot(rows, out_stem: str):
             ax.legend(fontsize=7)
     fig.tight_layout()
     path = f'{out_stem}_accuracy_vs_latency.png'
-    fig.savefig(path, dpi=120)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=120, format='png')
     plt.close(fig)
     written.append(path)
 
@@ -324,14 +328,36 @@ def plot(rows, out_stem: str):
             ax.legend(fontsize=6)
     fig.tight_layout()
     path = f'{out_stem}_latency_vs_size.png'
-    fig.savefig(path, dpi=120)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=120, format='png')
     plt.close(fig)
     written.append(path)
     return written
 
 
+def output_paths(out: str):
+    """Every file the tool writes for ``--out``: the Markdown, the JSON and the two plots."""
+    stem = osp.splitext(out)[0]
+    return [out, f'{stem}.json', f'{stem}_accuracy_vs_latency.png',
+            f'{stem}_latency_vs_size.png']
+
+
+def check_outputs(args) -> None:
+    """Stop before measuring if an output exists (unless ``--force``) or --out is the JSON."""
+    paths = output_paths(args.out)
+    if len(set(map(osp.abspath, paths))) != len(paths):
+        raise SystemExit(f'error: --out {args.out} would be overwritten by the JSON results; '
+                         'give a .md file.')
+    for path in paths:
+        try:
+            check_destination(path, force=args.force)
+        except (FileExistsError, IsADirectoryError) as exc:
+            raise SystemExit(f'error: {exc}') from None
+
+
 def main(argv=None):
     args = parse_args(argv)
+    check_outputs(args)
     threads = set_num_threads(args.threads or None)
     jobs = collect_jobs(args)
     info = machine_info()
@@ -344,11 +370,10 @@ def main(argv=None):
         for job in progress:
             progress.set_postfix_str(job['name'])
             rows.append(measure(job, args))
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
+    with atomic_output(args.out) as tmp, open(tmp, 'w') as f:
         f.write(render(rows, info, args))
     stem = osp.splitext(args.out)[0]
-    with open(f'{stem}.json', 'w') as f:
+    with atomic_output(f'{stem}.json') as tmp, open(tmp, 'w') as f:
         json.dump(dict(machine=info, args=vars(args), rows=rows), f, indent=1, default=str)
     pngs = plot(rows, stem)
     print(f'wrote {args.out}, {stem}.json, ' + ', '.join(pngs))

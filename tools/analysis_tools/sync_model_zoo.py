@@ -3,9 +3,10 @@
 
 The tables live between the markers ``<!-- model-zoo:start ... -->`` and
 ``<!-- model-zoo:end -->`` under README's "## Model zoo" heading; everything else in the README
-is left alone. ``--check`` changes nothing and exits with status 1 when the README is out of
-date (``tests/test_analysis/test_model_zoo.py`` does the same). It also prints the metafile
-problems found by :func:`mmhybrid.analysis.check_metafiles`. Examples::
+is left alone, and the README is replaced atomically. ``--check`` changes nothing and exits
+with status 1 when the README is out of date (``tests/test_analysis/test_model_zoo.py`` does the
+same). It also prints the metafile problems found by :func:`mmhybrid.analysis.check_metafiles`.
+Examples::
 
     python tools/analysis_tools/sync_model_zoo.py           # rewrite README.md
     python tools/analysis_tools/sync_model_zoo.py --check   # CI: fail on drift
@@ -19,6 +20,7 @@ sys.path.insert(0, ROOT)  # a checkout
 
 from mmhybrid.analysis.model_zoo import (check_metafiles, extract_model_zoo,  # noqa: E402
                                          render_model_zoo, replace_model_zoo)
+from mmhybrid.utils.fileio import atomic_output  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -46,8 +48,9 @@ def main(argv=None) -> int:
         print(f'{readme}: model zoo is out of date; run python '
               'tools/analysis_tools/sync_model_zoo.py', file=sys.stderr)
         return 1
-    with open(readme, 'w', encoding='utf-8') as f:
-        f.write(replace_model_zoo(text, section))
+    new_text = replace_model_zoo(text, section)
+    with atomic_output(readme) as tmp, open(tmp, 'w', encoding='utf-8') as f:
+        f.write(new_text)  # renamed into place: an interrupted run leaves the old README
     print(f'{readme}: model zoo updated')
     return 0
 

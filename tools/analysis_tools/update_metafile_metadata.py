@@ -15,7 +15,8 @@ segmentors, 800x1333 for detectors):
   ``tools/analysis_tools/get_flops.py``.
 
 The metafiles are edited line by line, so comments, key order, quoting and blank lines are kept;
-the result is re-parsed and must differ from the original only in the written values. A value
+the result is re-parsed and must differ from the original only in the written values, and each
+metafile is replaced atomically (a temporary file renamed into place). A value
 already present that differs from the computed one by more than ``--tolerance`` (0.5 %) is
 reported and kept unless ``--overwrite`` is given; closer values are replaced by the exact
 count. Examples::
@@ -41,6 +42,7 @@ sys.path.insert(0, ROOT)  # a checkout
 
 from mmhybrid.analysis import (build_task_model, count_complexity,  # noqa: E402
                                count_parameters, load_model_index, set_num_threads)
+from mmhybrid.utils.fileio import atomic_output  # noqa: E402
 
 #: The metadata keys this tool owns, in the order they are inserted.
 KEYS = ('Parameters', 'FLOPs')
@@ -289,8 +291,8 @@ def update_metafiles(root: str = ROOT,
                 text = f.read()
             new_text = update_metafile_text(text, values)
             if new_text != text:
-                with open(path, 'w', encoding='utf-8') as f:
-                    f.write(new_text)
+                with atomic_output(path) as tmp, open(tmp, 'w', encoding='utf-8') as f:
+                    f.write(new_text)  # renamed into place: never a half-written metafile
             report.written[metafile] = sum(len(v) for v in values.values())
     return report
 
