@@ -177,3 +177,21 @@ def test_image_demo_writes_once_unless_forced(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / 'drawings').iterdir()) == ['cls.jpg']
     with pytest.raises(SystemExit, match='Did you mean'):
         demo.main([IMAGE, 'topformer-t_8xb128', '--out-file', str(tmp_path / 'x.png')])
+
+
+def _readme_inference_snippets():
+    with open(osp.join(REPO, 'README.md'), encoding='utf-8') as file:
+        text = file.read()
+    section = text.split('\n## Inference\n', 1)[1].split('\n## ', 1)[0]
+    return [block.split('```', 1)[0] for block in section.split('```python\n')[1:]]
+
+
+def test_readme_inference_section_runs_as_written(tmp_path, monkeypatch):
+    snippets = _readme_inference_snippets()
+    assert len(snippets) == 2
+    monkeypatch.chdir(tmp_path)
+    for snippet in snippets:
+        exec(compile(snippet, 'README.md', 'exec'), {'__name__': 'readme'})
+    for task, drawing in (('seg', 'grace_hopper.jpg'), ('det', 'grace_hopper.jpg'),
+                          ('cls', 'grace_hopper.png')):
+        assert osp.getsize(tmp_path / 'outputs' / task / 'vis' / drawing) > 10_000
