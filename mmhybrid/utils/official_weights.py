@@ -10,7 +10,8 @@ expect (``checkpoints/topformer-t_3rdparty_in1k.pth``, ...):
 1. download the authors' file to ``<dest>/.<name>.download``, resuming a partial file with an
    HTTP ``Range`` request (several attempts, a progress bar on stderr);
 2. check its sha256 where one is published (none of these authors publish one, so the digest of
-   what was downloaded is printed instead);
+   what was downloaded is printed instead), then rename it to ``<dest>/<authors' file name>`` (a failed conversion is retried from
+   there without downloading again; removed after success unless ``keep_download``);
 3. convert it with the project's converter (``tools/model_converters/*2mmhybrid.py``);
 4. load the result with ``strict=True`` into the model that the entry's config builds and run a
    forward pass whose outputs must be finite;
@@ -670,9 +671,9 @@ def fetch_official_weights(name: str,
     check_destination(dst, sources=[source_file] if source_file else [], force=force)
 
     partial = osp.join(dest, f'.{entry.name}.download')
-    downloaded = False
+    downloaded = saved_before = False
     if source_file is None and osp.isfile(osp.join(dest, entry.source_name)):
-        source_file = osp.join(dest, entry.source_name)
+        source_file, saved_before = osp.join(dest, entry.source_name), True
         log(f'using {source_file} (the authors\' file, saved before)')
     if source_file is not None:
         if not osp.isfile(source_file):
@@ -699,13 +700,18 @@ def fetch_official_weights(name: str,
     else:
         log(f'sha256 {digest}  {osp.basename(source) if not downloaded else entry.source_name} '
             '(the authors publish no checksum; keep it to compare later downloads)')
+    if downloaded:  # complete and checked: the authors' file under its own name, so that a
+        # failed conversion is retried without downloading again
+        source = osp.join(dest, entry.source_name)
+        os.replace(partial, source)
 
     with atomic_output(dst) as converted:
         try:
             convert_official_file(entry, source, converted, root, allow_pickle=allow_pickle)
         except Exception as exc:
-            kept = (f' The download is kept as {source}: rerun to convert it again, or delete '
-                    'it to download afresh.') if downloaded else ''
+            kept = (f' The download is kept as {source}: the same command converts it again '
+                    'without downloading; delete it to download afresh.') \
+                if downloaded or saved_before else ''
             raise type(exc)(f'{exc}{kept}') if isinstance(exc, OfficialWeightsError) else \
                 VerificationError(f'converting {source} failed: {exc}{kept}') from None
         output_shape = verify_converted(entry, converted, root, shape=verify_shape)

@@ -203,8 +203,21 @@ def test_interrupted_download_resumes_with_a_range_request(tmp_path, host, autho
                                      keep_download=True, verify_shape=(64, 64),
                                      log=lambda _: None)
     assert host.requests[-1] == (f'/{SOURCE_NAME}', f'bytes={size}-')
-    assert partial.read_bytes() == authors_file['data']
+    assert not partial.exists()
+    assert (dest / SOURCE_NAME).read_bytes() == authors_file['data']  # kept on request
     assert os.path.isfile(path)
+
+
+def test_a_failed_conversion_keeps_the_download_for_the_next_run(tmp_path, host):
+    host.files[f'/{SOURCE_NAME}'] = b'not a checkpoint' * 100
+    dest = tmp_path / 'checkpoints'
+    catalog = loopback_catalog(host)
+    for _ in range(2):
+        with pytest.raises(ow.VerificationError, match='converts it again without downloading'):
+            ow.fetch_official_weights(NAME, dest=str(dest), catalog=catalog, progress=False,
+                                      log=lambda _: None)
+    assert len(host.requests) == 1  # the second run converted the kept file
+    assert sorted(os.listdir(dest)) == [SOURCE_NAME]
 
 
 def test_download_retries_within_one_run(tmp_path, host, authors_file):
