@@ -10,8 +10,9 @@ expect (``checkpoints/topformer-t_3rdparty_in1k.pth``, ...):
 1. download the authors' file to ``<dest>/.<name>.download``, resuming a partial file with an
    HTTP ``Range`` request (several attempts, a progress bar on stderr);
 2. check its sha256 where one is published (none of these authors publish one, so the digest of
-   what was downloaded is printed instead), then rename it to ``<dest>/<authors' file name>`` (a failed conversion is retried from
-   there without downloading again; removed after success unless ``keep_download``);
+   what was downloaded is printed instead), then rename it to ``<dest>/<authors' file name>``
+   (a failed conversion is retried from there without downloading again; removed after
+   success unless ``keep_download``);
 3. convert it with the project's converter (``tools/model_converters/*2mmhybrid.py``);
 4. load the result with ``strict=True`` into the model that the entry's config builds and run a
    forward pass whose outputs must be finite;
