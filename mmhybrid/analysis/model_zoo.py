@@ -45,6 +45,8 @@ class ModelEntry:
     results: List[dict] = field(default_factory=list)
     weights: Optional[str] = None
     notes: str = ''
+    converted_from: dict = field(default_factory=dict)
+    weights_declared: bool = False  # ``Weights: null`` says explicitly that none exist
 
     @property
     def tasks(self) -> List[str]:
@@ -95,7 +97,9 @@ def load_model_index(root: str = '.') -> Tuple[Dict[str, dict], List[ModelEntry]
                 name=item.get('Name', ''), collection=item.get('In Collection', ''),
                 config=item.get('Config', ''), metafile=metafile,
                 metadata=dict(item.get('Metadata') or {}), results=list(results),
-                weights=item.get('Weights'), notes=str(item.get('Notes', '') or '')))
+                weights=item.get('Weights'), notes=str(item.get('Notes', '') or ''),
+                converted_from=dict(item.get('Converted From') or {}),
+                weights_declared='Weights' in item))
     return collections, models
 
 
@@ -184,6 +188,16 @@ def _link(text: str, target: str, link_prefix: str) -> str:
     return f'[{text}]({link_prefix}{target})'
 
 
+def _weights_cell(entry: ModelEntry) -> str:
+    """Hosted weights, else whether the authors' can be fetched and converted."""
+    if entry.weights:
+        return _link('model', entry.weights, '')
+    authors = entry.converted_from.get('Weights')
+    if authors:
+        return f"[authors']({authors}), fetch + convert"
+    return 'none released' if entry.weights_declared else '-'
+
+
 def render_model_zoo(root: str = '.', link_prefix: str = '') -> str:
     """The Markdown model-zoo section: one table per family and task, columns Params (M),
     FLOPs (G), the task's metrics, config and weights (``-`` where a metafile has no value).
@@ -197,7 +211,9 @@ def render_model_zoo(root: str = '.', link_prefix: str = '') -> str:
         '`python tools/analysis_tools/sync_model_zoo.py`. Params and FLOPs are the metafiles\' '
         '`Metadata` (FLOPs: fvcore-style multiply-accumulates at the input size of the '
         'task); metrics are the papers\' or the released checkpoints\' figures as each '
-        "family's README explains. `-`: not given.", ''
+        "family's README explains. `-`: not given. Weights: mmhybrid hosts none; "
+        "\"fetch + convert\" means `python tools/model_converters/fetch_official.py NAME` "
+        'downloads the authors\' checkpoint, converts and verifies it.', ''
     ]
     by_collection: Dict[str, List[ModelEntry]] = {}
     for model in models:
@@ -244,7 +260,7 @@ def render_model_zoo(root: str = '.', link_prefix: str = '') -> str:
                     _format_count(entry.metadata.get('FLOPs'), 1e9),
                 ] + [_format_metric(entry.metric(m)) for m in metric_names] + [
                     _link('config', entry.config, link_prefix),
-                    _link('model', entry.weights, '') if entry.weights else '-',
+                    _weights_cell(entry),
                 ]
                 lines.append('| ' + ' | '.join(cells) + ' |')
             lines.append('')

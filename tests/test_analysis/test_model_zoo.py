@@ -116,3 +116,15 @@ def test_metafile_problems_are_reported(tiny_repo):
 def test_replace_without_markers_explains_the_fix():
     with pytest.raises(ValueError, match='model-zoo markers'):
         replace_model_zoo('# README\n## Model zoo\n', 'table')
+
+
+def test_weights_column_says_what_a_user_can_get():
+    from mmhybrid.analysis.model_zoo import ModelEntry, _weights_cell
+    base = dict(name='m', collection='c', config='configs/m.py', metafile='metafile.yml')
+    authors = 'https://example.org/m.pth'
+    assert _weights_cell(ModelEntry(**base, weights='https://host/m.pth')) == \
+        '[model](https://host/m.pth)'
+    assert _weights_cell(ModelEntry(**base, converted_from={'Weights': authors})) == \
+        f"[authors']({authors}), fetch + convert"
+    assert _weights_cell(ModelEntry(**base, weights_declared=True)) == 'none released'
+    assert _weights_cell(ModelEntry(**base)) == '-'
