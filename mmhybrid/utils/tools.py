@@ -253,6 +253,29 @@ def _pretrained_checkpoints(node, key: str):
             yield from _pretrained_checkpoints(child, f'{key}.{index}')
 
 
+def _how_to_get(path: str) -> str:
+    """Where a pretrained file a config names comes from, as a command."""
+    from mmhybrid.utils import official_weights
+
+    try:
+        entries = official_weights.resolve_name(osp.basename(path))
+    except official_weights.UnknownWeightsName:
+        entries = []
+    fetchable = [e for e in entries if isinstance(e, official_weights.OfficialWeights)]
+    if fetchable:
+        dest = osp.dirname(path) or '.'
+        return ('Fetch and convert the authors\' weights with `python '
+                f'{official_weights.FETCH_SCRIPT} {fetchable[0].name}'
+                f'{"" if dest == "checkpoints" else " --dest " + dest}`.')
+    trained = [e for e in official_weights.NO_RELEASED_WEIGHTS.values()
+               if e.work_dir_checkpoint == path]
+    if trained:
+        return (f'The authors released no weights; train them with `{trained[0].train_command}` '
+                'first.')
+    return ('Fetch it (`python tools/model_converters/fetch_official.py --list` lists the '
+            'authors\' checkpoints) or train the config that writes it.')
+
+
 def check_pretrained_files(cfg: Config) -> None:
     """Fail in seconds, not after the datasets are built, when pretrained weights are missing.
 
@@ -264,12 +287,9 @@ def check_pretrained_files(cfg: Config) -> None:
                if '://' not in path and not osp.isfile(path)]
     if missing:
         key, path = missing[0]
-        init_key = key[:-len('.checkpoint')]
         raise FileNotFoundError(
-            f'{key}={path!r} does not exist. Fetch and convert the authors\' weights with '
-            f'`python tools/model_converters/fetch_official.py --list` (then the name it lists '
-            f'for {osp.basename(path)}), or train the ImageNet config that writes it first; or '
-            f'train from scratch with --cfg-options {init_key}=None.')
+            f'{key}={path!r} does not exist. {_how_to_get(path)} Or train from scratch with '
+            f'--cfg-options {key[:-len(".checkpoint")]}=None.')
     load_from = cfg.get('load_from')
     if load_from and not cfg.get('resume') and '://' not in load_from and \
             not osp.isfile(load_from):
