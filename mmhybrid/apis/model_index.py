@@ -232,17 +232,21 @@ def register_into_mmpretrain(model_hub: Optional[type] = None) -> List[str]:
     from modelindex.load_model_index import load
     from modelindex.models.Result import Result
 
+    from mmhybrid.analysis.model_zoo import ModelEntry
+
     index_path = find_model_index()
-    root, entries = load_models(index_path)
-    classification = {e.name.lower() for e in entries if model_task(e) == 'Image Classification'}
+    root = osp.dirname(osp.abspath(index_path))
     index = load(index_path)
     index.build_models_with_collections()
     table = model_hub._models_dict
     registered, clashes = [], []
     for metainfo in index.models:
-        key = metainfo.name.lower()
-        if key not in classification:
+        results = [{'Task': result.task} for result in (metainfo.results or [])]
+        entry = ModelEntry(name=metainfo.name, collection='', config=metainfo.config or '',
+                           metafile='', results=results)
+        if model_task(entry) != 'Image Classification':
             continue
+        key = metainfo.name.lower()
         existing = table.get(key)
         if existing is not None and not getattr(existing, '_mmhybrid', False):
             clashes.append(metainfo.name)

@@ -92,6 +92,22 @@ def test_mmpretrain_hub_knows_the_classification_models():
     assert 0 <= result['pred_label'] < 1000 and result['pred_class']
 
 
+def test_register_into_a_fresh_hub_keeps_other_tasks_and_names_out():
+    class FakeHub:  # the part of mmpretrain's ModelHub that the registration uses
+        _models_dict = {'topformer-s_8xb128_in1k': object()}  # taken by "another" library
+
+    with pytest.warns(UserWarning, match='already has models of these names'):
+        registered = apis.register_into_mmpretrain(FakeHub)
+    assert sorted(registered + ['topformer-s_8xb128_in1k']) == apis.list_models(
+        task='classification')
+    with pytest.warns(UserWarning, match='already has'):  # idempotent: same names again
+        assert apis.register_into_mmpretrain(FakeHub) == registered
+    for name in registered:
+        metainfo = FakeHub._models_dict[name]
+        assert osp.isabs(metainfo.config) and osp.isfile(metainfo.config)
+        assert 'Image Classification' in [result.task for result in metainfo.results]
+
+
 def test_import_mmhybrid_does_not_import_mmpretrain_but_registers_later():
     script = ('import sys, mmhybrid\n'
               'assert "mmpretrain" not in sys.modules\n'
