@@ -65,11 +65,32 @@ def _resolve_weights(pretrained, entry, name: str) -> Optional[str]:
     if entry is not None and entry.weights:
         return entry.weights
     where = f'the metafile entry {name!r}' if entry is not None else f'the config {name!r}'
-    raise FileNotFoundError(
-        f'No hosted weights for {where} (pretrained=True). Download and convert the authors\' '
-        f'released weights with `{FETCH_COMMAND} --help` (families without released weights '
-        'are named there), then pass the file: pretrained="checkpoints/<file>.pth" '
-        '(or --weights in demo/image_demo.py).')
+    config = entry.config if entry is not None else 'CONFIG'
+    raise FileNotFoundError(f'No hosted weights for {where} (pretrained=True). '
+                            f'{_weights_hint(name, config)}')
+
+
+def _weights_hint(name: str, config: str = 'CONFIG') -> str:
+    """How to get weights for ``name``: the exact fetch command, the training command where
+    the authors released none, else the fetch script's listing."""
+    generic = (f'No authors\' release is known for it (`{FETCH_COMMAND} --list` lists those '
+               'that can be fetched and converted): train it with `python tools/train.py '
+               f'{config}` and pass the checkpoint (--weights in demo/image_demo.py).')
+    try:
+        from mmhybrid.utils.official_weights import NO_RELEASED_WEIGHTS, default_catalog
+        catalog = default_catalog()
+    except Exception:  # noqa: BLE001 - the catalog is optional for this message
+        return generic
+    if name in catalog:
+        output = f'checkpoints/{catalog[name].output}'
+        return (f'Fetch and convert the authors\' weights with `{FETCH_COMMAND} {name}` '
+                f'(writes {output}), then pass pretrained={output!r} '
+                f'(--weights {output} in demo/image_demo.py).')
+    if name in NO_RELEASED_WEIGHTS:
+        missing = NO_RELEASED_WEIGHTS[name]
+        return (f'The authors released no weights for it ({missing.reason.rstrip(".")}); '
+                f'train them with `{missing.train_command}` and pass the checkpoint.')
+    return generic
 
 
 def _read_checkpoint(source: str) -> dict:

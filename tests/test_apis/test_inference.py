@@ -148,8 +148,12 @@ def test_get_model_pretrained(tmp_path):
     with pytest.raises(CheckpointMismatchError):
         apis.get_model(CLS_NAME, pretrained=path)
 
-    with pytest.raises(FileNotFoundError, match='fetch_official.py'):
+    with pytest.raises(FileNotFoundError, match=f'fetch_official.py {CLS_NAME}'):
         apis.get_model(CLS_NAME, pretrained=True)
+    with pytest.raises(FileNotFoundError, match='released no weights.*tools/train.py'):
+        apis.get_model('edgevit-xxs_8xb256_in1k', pretrained=True)
+    with pytest.raises(FileNotFoundError, match='--list.*train.py configs/edgevit/retinanet'):
+        apis.get_model(DET_NAME, pretrained=True)
 
 
 @pytest.mark.parametrize('name, cfg_options, kwargs, check', [
