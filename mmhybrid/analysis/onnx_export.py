@@ -16,6 +16,8 @@ amounts, window counts), parity is then also checked at a second input size
 only when every check passed, so a failed export or check leaves nothing at the output path (an
 existing file there stays as it was).
 """
+import os
+import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -113,6 +115,7 @@ def export_onnx(module: nn.Module,
     module.eval()
     outputs = flatten_outputs(module(inputs))
     names = _output_names(len(outputs))
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     dynamic_axes = None
     if dynamic:
         dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}

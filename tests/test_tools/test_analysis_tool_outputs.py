@@ -57,7 +57,8 @@ def test_reproduce_tables_refuses_any_existing_output(load_tool, tmp_path, monke
         tool.main(['--out', str(tmp_path / 'tables.md'), '--force'])
 
 
-def test_reproduce_tables_out_must_not_be_its_own_json(load_tool, tmp_path):
+def test_reproduce_tables_out_must_not_be_its_own_json(load_tool, tmp_path, monkeypatch):
     tool = load_tool('analysis_tools/reproduce_tables.py')
+    monkeypatch.setattr(tool, 'set_num_threads', _no_measurement)
     with pytest.raises(SystemExit, match='overwritten by the JSON'):
         tool.main(['--out', str(tmp_path / 'tables.json')])
