@@ -3,43 +3,27 @@
 # parameters), 300 epochs cosine after 5 linear warm-up epochs from 1e-6, min lr 1e-5, EMA 0.99996,
 # repeated augmentation, RandAugment m9-mstd0.5 (increasing), random erasing 0.25,
 # Mixup 0.8 / CutMix 1.0, label smoothing 0.1, drop path 0.1; eval: resize 256 + centre crop 224.
+# Model: ../_base_/models/edgevit_cls.py; schedule: the DeiT one shared with HAT-Net / TransCNN,
+# at this config's larger batch (learning rate, warm-up start and weight-decay exemptions below).
 _base_ = [
+    '../_base_/models/edgevit_cls.py',
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
-    'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
+    '../_base_/schedules/imagenet_bs1024_adamw_deit.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
-
-model = dict(
-    type='ImageClassifier',
-    # final_norm: the authors' BatchNorm after the last stage, before global average pooling.
-    backbone=dict(
-        type='mmhybrid.EdgeViT', arch='xxs', out_indices=(3, ), final_norm=True,
-        drop_path_rate=0.1),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(
-        type='LinearClsHead',
-        num_classes=1000,
-        in_channels=288,
-        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        init_cfg=dict(type='TruncNormal', layer='Linear', std=.02, bias=0.)),
-    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
-)
 
 train_dataloader = dict(batch_size=256, sampler=dict(type='RepeatAugSampler', shuffle=True))
 
 optim_wrapper = dict(
-    optimizer=dict(lr=5e-4 * 2048 / 512, weight_decay=0.05, eps=1e-8),
+    optimizer=dict(lr=5e-4 * 2048 / 512),
     # timm exempts biases and all 1-D parameters (norms) from weight decay.
     paramwise_cfg=dict(
-        _delete_=True, norm_decay_mult=0., bias_decay_mult=0., flat_decay_mult=0.),
-    clip_grad=None)
+        _delete_=True, norm_decay_mult=0., bias_decay_mult=0., flat_decay_mult=0.))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6 / 2e-3, by_epoch=True, end=5,
          convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5, end=300),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 
 custom_hooks = [dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL')]
 

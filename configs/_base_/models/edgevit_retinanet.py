@@ -1,0 +1,18 @@
+# RetinaNet (mmdet's retinanet_r50_fpn: FPN on strides 8-32 plus two extra levels from the input,
+# start_level=1, add_extra_convs='on_input') on an EdgeViT-XXS backbone with its four stages.
+# The XS / S configs override backbone.arch and neck.in_channels.
+_base_ = 'mmdet::_base_/models/retinanet_r50_fpn.py'
+custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='mmhybrid.EdgeViT',
+        arch='xxs',
+        out_indices=(0, 1, 2, 3),
+        drop_path_rate=0.1,
+        # No weights were released: to start from an ImageNet model trained with
+        # edgevit-xxs_8xb256_in1k.py (or converted with edgevit2mmhybrid.py), add e.g.
+        # init_cfg=dict(type='Pretrained', prefix='backbone.',
+        #               checkpoint='work_dirs/edgevit-xxs_8xb256_in1k/epoch_300.pth'),
+    ),
+    neck=dict(in_channels=[36, 72, 144, 288]))
