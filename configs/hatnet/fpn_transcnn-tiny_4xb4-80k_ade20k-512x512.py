@@ -1,12 +1,12 @@
 # Semantic FPN with a TransCNN-Tiny backbone on ADE20K, PVT segmentation recipe
-# (AdamW lr 1e-4, wd 1e-4, poly 0.9, 80k iterations, batch 16).
+# (AdamW lr 1e-4, wd 1e-4, poly 0.9, 80k iterations, batch 16): the HAT-Net model base
+# (../_base_/models/hatnet_fpn.py) with the TransCNN backbone type.
 _base_ = [
-    'mmseg::_base_/models/fpn_r50.py',
+    '../_base_/models/hatnet_fpn.py',
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_80k.py',
+    '../_base_/schedules/pvt_adamw-poly-80k.py',
 ]
-custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)
@@ -14,12 +14,8 @@ data_preprocessor = dict(size=crop_size)
 checkpoint = 'checkpoints/transcnn-tiny_3rdparty_in1k.pth'  # noqa: E501
 model = dict(
     data_preprocessor=data_preprocessor,
-    pretrained=None,
     backbone=dict(
-        _delete_=True,
         type='mmhybrid.TransCNN',
-        arch='tiny',
-        drop_path_rate=0.1,
         # BatchNorm with a few images per GPU: keep the ImageNet statistics, as
         # mmdet does for pretrained ResNets (affine parameters still train).
         norm_eval=True,
@@ -28,11 +24,3 @@ model = dict(
     decode_head=dict(num_classes=150))
 
 train_dataloader = dict(batch_size=4)
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
-    clip_grad=None)
-param_scheduler = [
-    dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=80000, by_epoch=False)
-]
