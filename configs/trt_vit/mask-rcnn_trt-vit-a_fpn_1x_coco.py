@@ -3,21 +3,17 @@
 # weight decay 0.05, no decay on norms). TRT-ViT is re-implemented from the paper's description and
 # has no official weights: train the ImageNet config first, the backbone loads that run's last
 # checkpoint (override with --cfg-options model.backbone.init_cfg.checkpoint=/path/to/your.pth).
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
+# Model: ../_base_/models/trt-vit_mask-rcnn.py.
+_base_ = [
+    '../_base_/models/trt-vit_mask-rcnn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
 
 pretrained = 'work_dirs/trt-vit-a_8xb128_in1k/epoch_300.pth'
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmhybrid.TRTViT',
-        arch='a',
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=1,
-        norm_eval=True,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
-    neck=dict(in_channels=[256, 512, 1024, 1024]))
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
