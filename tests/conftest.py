@@ -1,9 +1,16 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 import importlib.util
 import os.path as osp
+import sys
 
 import pytest
 import torch
+
+# Test helpers that are not part of the package (``smoke.py``: the config smoke-training harness)
+# are imported by name from this folder, whatever the directory pytest runs from.
+TESTS_DIR = osp.dirname(osp.abspath(__file__))
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
 
 # mmhybrid.models mirrors its classes into mmdet/mmseg/mmpretrain on import; do it once up front
 # so every test sees the same registries whatever the collection order.

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from mmhybrid.testing import make_all, make_smoke_config, run_smoke_training
+from mmhybrid.testing import make_all
+from smoke import make_smoke_config, run_smoke_training
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 CONFIGS = sorted(
@@ -186,6 +187,6 @@ def test_harness_rejects_unknown_dataset(tiny_data_roots, tmp_path):
 
 
 def test_smoke_stop_hook_validates_num_iters():
-    from mmhybrid.testing import SmokeStopHook
+    from smoke import SmokeStopHook
     with pytest.raises(ValueError, match='num_iters must be >= 1'):
         SmokeStopHook(num_iters=0)

@@ -46,6 +46,8 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
+from mmhybrid.utils.config import replace_sync_bn
+
 __all__ = [
     'TASK_SCOPES', 'BASELINE_CONFIGS', 'TaskModel', 'load_config', 'plain_model_cfg',
     'default_input_shape', 'build_task_model', 'build_detector_head_probe',
@@ -69,7 +71,6 @@ BASELINE_CONFIGS = {
     'mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3plus_4xb4-160k_ade20k-512x512.py',
 }
 
-_SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'NaiveSyncBN', 'TorchSyncBN')
 _DEFAULT_SHAPES = dict(mmpretrain=(224, 224), mmseg=(512, 512), mmdet=(800, 1333))
 
 
@@ -114,11 +115,10 @@ def plain_model_cfg(model_cfg: Any) -> Any:
     ``pretrained=...`` are dropped (the weights come from ``--checkpoint`` instead).
     """
     node = copy.deepcopy(model_cfg)
+    replace_sync_bn(node)
 
     def fix(item):
         if isinstance(item, dict):
-            if item.get('type') in _SYNC_BN_TYPES:
-                item['type'] = 'BN'
             init_cfg = item.get('init_cfg')
             if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
                 item['init_cfg'] = None

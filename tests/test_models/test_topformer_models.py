@@ -9,6 +9,7 @@ from mmengine.registry import init_default_scope
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models.utils import switch_to_deploy
+from mmhybrid.utils.config import replace_sync_bn
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'topformer'
 
@@ -18,8 +19,6 @@ def model_cfg(name: str) -> dict:
 
     def fix(node):
         if isinstance(node, dict):
-            if node.get('type') == 'SyncBN':
-                node['type'] = 'BN'
             if 'init_cfg' in node and isinstance(node['init_cfg'], dict) and \
                     node['init_cfg'].get('type') == 'Pretrained':
                 node['init_cfg'] = None
@@ -30,7 +29,9 @@ def model_cfg(name: str) -> dict:
                 fix(value)
         return node
 
-    return fix(Config.fromfile(str(CONFIGS / name)).model.to_dict())
+    model = Config.fromfile(str(CONFIGS / name)).model.to_dict()
+    replace_sync_bn(model)
+    return fix(model)
 
 
 def build(name: str, scope: str):

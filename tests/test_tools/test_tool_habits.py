@@ -9,7 +9,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
-from mmhybrid.testing import make_ade20k, make_smoke_config
+from mmhybrid.testing import make_ade20k
+from smoke import make_smoke_config
 from mmhybrid.utils.tools import enable_amp
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -13,6 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
+from mmhybrid.utils.config import replace_sync_bn
 from mmhybrid.utils.state_dict import CheckpointMismatchError
 
 CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))),
@@ -50,9 +51,8 @@ def classifier_checkpoint(config, path):
 def dense_backbone(config, **init_cfg):
     cfg = Config.fromfile(osp.join(CONFIGS, config))
     init_default_scope(cfg.default_scope)
-    backbone = dict(cfg.model.backbone)
-    if backbone.get('norm_cfg', {}).get('type') == 'SyncBN':
-        backbone['norm_cfg'] = dict(backbone['norm_cfg'], type='BN')
+    backbone = cfg.model.backbone.to_dict()
+    replace_sync_bn(backbone)
     backbone['init_cfg'] = dict(type='Pretrained', **init_cfg)
     return MODELS.build(backbone)
 

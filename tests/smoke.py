@@ -1,8 +1,13 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""Shrink any mmseg / mmdet / mmpretrain config to a one-step smoke run on tiny data.
+"""Test harness: shrink any mmseg / mmdet / mmpretrain config to a one-step smoke run on tiny
+data.
+
+It lives with the tests, not in the package: importing it registers :class:`SmokeStopHook` into
+MMEngine's root ``HOOKS`` registry, which no user of ``mmhybrid`` should get. ``tests/conftest.py``
+puts ``tests/`` on ``sys.path``, so tests write ``from smoke import make_smoke_config``.
 
 :func:`make_smoke_config` rewrites a full training config generically, without knowing the
-model: every dataloader points at the matching tiny dataset of :mod:`.tiny_datasets`, image
+model: every dataloader points at the matching tiny dataset of :mod:`mmhybrid.testing.tiny_datasets`, image
 sizes in pipelines / data preprocessors / sliding-window inference shrink by one common
 factor (so a 512 crop becomes 64 px and the ratios between sizes survive), training stops after
 one iteration (:class:`SmokeStopHook`; the configured schedule itself is kept and built), one
@@ -12,7 +17,8 @@ dropped.
 the metrics of the one validation pass.
 
 Example:
-    >>> from mmhybrid.testing import make_all, make_smoke_config, run_smoke_training
+    >>> from mmhybrid.testing import make_all
+    >>> from smoke import make_smoke_config, run_smoke_training
     >>> roots = make_all('/tmp/tiny', num_train=4, num_val=2)
     >>> cfg = make_smoke_config('configs/topformer/xxx.py', roots, '/tmp/work')
     >>> result = run_smoke_training(cfg)
@@ -29,6 +35,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+
+from mmhybrid.utils.config import replace_sync_bn
 
 __all__ = [
     'make_smoke_config', 'run_smoke_training', 'SmokeResult', 'SmokeStopHook', 'TINY_SIZES'
@@ -50,7 +58,6 @@ _DEFAULT_SUBDIRS = dict(
 # Keys of transform / preprocessor dicts that hold image sizes in pixels.
 _SIZE_KEYS = ('scale', 'img_scale', 'crop_size', 'scales', 'size', 'max_size', 'border',
               'random_size_range')
-_SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'NaiveSyncBN', 'TorchSyncBN')
 _DATALOADERS = dict(
     train_dataloader='train', val_dataloader='val', test_dataloader='val')
 
@@ -103,7 +110,8 @@ def _tiny_fields(dataset: Mapping, split: str, roots: Mapping[str, str]) -> dict
         f'make_smoke_config: no tiny dataset for dataset type {type_!r}. Supported: '
         'ADE20KDataset, CityscapesDataset, PascalContextDataset(59), COCOStuffDataset, '
         'CocoDataset, ImageNet (wrapped in RepeatDataset/ClassBalancedDataset/ConcatDataset '
-        'or not); add a maker to mmhybrid/testing/tiny_datasets.py and a branch here.')
+        'or not); add a maker to mmhybrid/testing/tiny_datasets.py and a branch to '
+        'tests/smoke.py.')
 
 
 def _shrink_dataset(dataset: dict, split: str, roots: Mapping[str, str],
@@ -214,11 +222,9 @@ def _is_pretrained(init_cfg: Any) -> bool:
     return isinstance(init_cfg, Mapping) and _plain_type(init_cfg) == 'Pretrained'
 
 
-def _strip_model(node: Any) -> None:
-    """SyncBN → BN, drop ``Pretrained`` init_cfgs and ``pretrained`` paths, in place."""
+def _strip_pretrained(node: Any) -> None:
+    """Drop ``Pretrained`` init_cfgs and ``pretrained`` paths, in place."""
     if isinstance(node, dict):
-        if _plain_type(node) in _SYNC_BN_TYPES and isinstance(node.get('type'), str):
-            node['type'] = 'BN'
         if isinstance(node.get('pretrained'), str):
             node['pretrained'] = None
         elif node.get('pretrained') is True:  # e.g. TIMMBackbone: would download weights
@@ -230,10 +236,16 @@ def _strip_model(node: Any) -> None:
             kept = [c for c in init_cfg if not _is_pretrained(c)]
             node['init_cfg'] = kept or None
         for value in node.values():
-            _strip_model(value)
+            _strip_pretrained(value)
     elif isinstance(node, (list, tuple)):
         for item in node:
-            _strip_model(item)
+            _strip_pretrained(item)
+
+
+def _strip_model(node: Any) -> None:
+    """SyncBN → BN, drop ``Pretrained`` init_cfgs and ``pretrained`` paths, in place."""
+    replace_sync_bn(node)
+    _strip_pretrained(node)
 
 
 def _zero_score_thresholds(node: Any) -> None:

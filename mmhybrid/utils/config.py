@@ -1,0 +1,40 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Rewrites of config trees shared by the tools, the analysis helpers and the tests."""
+from typing import Any
+
+#: Normalisation types that need a process group; on one CPU (or GPU) they become ``'BN'``.
+SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'NaiveSyncBN', 'TorchSyncBN')
+
+
+def replace_sync_bn(node: Any) -> int:
+    """Rewrite every SyncBN variant in a config tree to ``type='BN'``, in place.
+
+    ``node`` is a ``Config``, a (Config)dict, a list or tuple nesting those, or anything else
+    (left alone). A type with a scope prefix (``'mmseg.SyncBN'``) is rewritten too; a type given
+    as a class is kept.
+
+    Args:
+        node: the config (sub)tree, e.g. ``cfg.model``.
+
+    Returns:
+        int: how many ``type`` entries were rewritten.
+
+    Example:
+        >>> cfg = dict(backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
+        ...            decode_head=dict(norm_cfg=dict(type='mmseg.SyncBN')))
+        >>> replace_sync_bn(cfg), cfg['backbone']['norm_cfg']['type']
+        (2, 'BN')
+    """
+    node = getattr(node, '_cfg_dict', node)  # mmengine Config -> its ConfigDict
+    count = 0
+    if isinstance(node, dict):
+        type_ = node.get('type')
+        if isinstance(type_, str) and type_.rsplit('.', 1)[-1] in SYNC_BN_TYPES:
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += replace_sync_bn(value)
+    return count
