@@ -3,7 +3,7 @@
 # 160k schedule).
 _base_ = [
     '../_base_/models/topformer.py', 'mmseg::_base_/datasets/cityscapes.py',
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_160k.py'
+    'mmseg::_base_/default_runtime.py', '../_base_/schedules/topformer_adamw-poly-160k.py'
 ]
 crop_size = (512, 1024)
 checkpoint = 'checkpoints/topformer-t_3rdparty_in1k.pth'
@@ -33,14 +33,5 @@ val_dataloader = dict(batch_size=1, num_workers=2, dataset=dict(pipeline=test_pi
 test_dataloader = val_dataloader
 train_cfg = dict(val_interval=4000)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
-# AdamW, head lr x10, poly (power 1) with a 1500-iteration warm-up, as in the authors' configs
-# (see topformer_t_ade20k.py for the details).
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=0.0003, betas=(0.9, 0.999), weight_decay=0.01),
-    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160000, by_epoch=False)
-]
+# AdamW lr 3e-4, head lr x10, poly (power 1) with a 1500-iteration warm-up, as in the authors'
+# configs: ../_base_/schedules/topformer_adamw-poly-160k.py.

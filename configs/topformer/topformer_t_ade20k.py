@@ -6,7 +6,7 @@
 # or train from scratch with --cfg-options model.backbone.init_cfg=None.
 _base_ = [
     '../_base_/models/topformer.py', 'mmseg::_base_/datasets/ade20k.py',
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_160k.py'
+    'mmseg::_base_/default_runtime.py', '../_base_/schedules/topformer_adamw-poly-160k.py'
 ]
 crop_size = (512, 512)
 checkpoint = 'checkpoints/topformer-t_3rdparty_in1k.pth'
@@ -27,18 +27,7 @@ train_dataloader = dict(batch_size=2, num_workers=2)
 val_dataloader = dict(batch_size=1, num_workers=2, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# AdamW, head lr x10. The authors' extra 'norm' / 'absolute_pos_embed' decay_mult=0 keys match no
-# TopFormer parameter (its norms are named 'bn'), so every parameter decays; they are left out.
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=0.0003, betas=(0.9, 0.999), weight_decay=0.01),
-    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.)}))
-# mmcv 1.x 'poly' (power 1, min_lr 0) with a 1500-iteration linear warm-up from 1e-6: the warm-up
-# factor multiplies the poly rate, which itself starts at iteration 0.
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160000, by_epoch=False)
-]
+# AdamW lr 3e-4, head lr x10, poly with warm-up: ../_base_/schedules/topformer_adamw-poly-160k.py.
+
 # 8 GPUs x 2 images, as in the authors' runs
 auto_scale_lr = dict(enable=False, base_batch_size=16)

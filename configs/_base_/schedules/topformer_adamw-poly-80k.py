@@ -1,6 +1,6 @@
 # TopFormer's segmentation recipe for 80k-iteration runs (the authors' Pascal Context and
 # COCO-Stuff configs): AdamW lr 1.2e-4, weight decay 0.01, head lr x10, poly (power 1, from
-# iteration 0) with a 1500-iteration linear warm-up from 1e-6. See topformer_t_ade20k.py.
+# iteration 0) with a 1500-iteration linear warm-up from 1e-6. See topformer_adamw-poly-160k.py.
 _base_ = 'mmseg::_base_/schedules/schedule_80k.py'
 optim_wrapper = dict(
     _delete_=True,
