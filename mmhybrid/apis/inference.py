@@ -77,7 +77,7 @@ def _weights_hint(name: str, config: str = 'CONFIG') -> str:
                'that can be fetched and converted): train it with `python tools/train.py '
                f'{config}` and pass the checkpoint (--weights in demo/image_demo.py).')
     try:
-        from mmhybrid.utils.official_weights import NO_RELEASED_WEIGHTS, default_catalog
+        from mmhybrid.apis.official_weights import NO_RELEASED_WEIGHTS, default_catalog
         catalog = default_catalog()
     except Exception:  # noqa: BLE001 - the catalog is optional for this message
         return generic
@@ -215,7 +215,7 @@ def get_model(name_or_config, pretrained: Union[None, bool, str] = None,
     from mmengine.registry import DefaultScope
 
     from mmhybrid.analysis.task_model import plain_model_cfg
-    from mmhybrid.utils.tools import task_scope
+    from mmhybrid.apis.runner_setup import task_scope
 
     cfg, entry, name = _load_config(name_or_config, cfg_options)
     weights = _resolve_weights(pretrained, entry, name)
@@ -293,7 +293,7 @@ class Inferencer:
             cfg, entry, name = _load_config(built.cfg, cfg_options)
         else:
             cfg, entry, name = _load_config(model, cfg_options)
-        from mmhybrid.utils.tools import task_scope
+        from mmhybrid.apis.runner_setup import task_scope
         self.scope = task_scope(cfg)
         self.name = name
         self.task = {'mmpretrain': 'classification', 'mmseg': 'segmentation',

@@ -23,7 +23,7 @@ import yaml
 
 pytest.importorskip('mmpretrain')
 
-from mmhybrid.utils import official_weights as ow  # noqa: E402
+from mmhybrid.apis import official_weights as ow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = 'topformer-t_8xb128_in1k'

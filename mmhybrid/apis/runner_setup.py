@@ -1,8 +1,12 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""Helpers shared by ``tools/train.py`` and ``tools/test.py``.
+"""Runner set-up shared by ``tools/train.py`` and ``tools/test.py`` (command-line glue).
 
 One pair of scripts serves MMDetection, MMSegmentation and MMPretrain configs: the config's
 ``default_scope`` decides which library's registries, hooks and visualizer are used.
+
+This module sits in the layer above :mod:`mmhybrid.models`, :mod:`mmhybrid.datasets` and
+:mod:`mmhybrid.engine` (it imports them to prepare a run); :mod:`mmhybrid.utils` below them
+imports none of them (``tests/test_layering.py``).
 """
 import difflib
 import importlib
@@ -12,6 +16,8 @@ import warnings
 from typing import List, Optional
 
 from mmengine.config import Config
+
+from mmhybrid.utils.config import replace_sync_bn
 
 #: default_scope of a task library -> the mmhybrid extra that installs it.
 TASK_SCOPES = {'mmdet': 'det', 'mmseg': 'seg', 'mmpretrain': 'cls'}
@@ -96,21 +102,6 @@ def enable_visualization(cfg: Config, scope: str, show_dir: Optional[str] = None
             hook['test_out_dir'] = osp.abspath(show_dir)
 
 
-def _replace_sync_bn(node) -> int:
-    """Rewrite every ``type='SyncBN'`` in a config (sub)tree to ``'BN'``; return the count."""
-    count = 0
-    if isinstance(node, dict):
-        if node.get('type') == 'SyncBN':
-            node['type'] = 'BN'
-            count += 1
-        for value in node.values():
-            count += _replace_sync_bn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            count += _replace_sync_bn(value)
-    return count
-
-
 def setup_cpu_distributed(cfg: Config) -> bool:
     """Prepare a ``--launcher pytorch`` run on a machine without CUDA (DDP over gloo).
 
@@ -132,7 +123,7 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
-    _replace_sync_bn(cfg.model)
+    replace_sync_bn(cfg.model)
     return True
 
 
@@ -255,7 +246,7 @@ def _pretrained_checkpoints(node, key: str):
 
 def _how_to_get(path: str) -> str:
     """Where a pretrained file a config names comes from, as a command."""
-    from mmhybrid.utils import official_weights
+    from mmhybrid.apis import official_weights
 
     try:
         entries = official_weights.resolve_name(osp.basename(path))

@@ -27,6 +27,9 @@ Everything here raises exceptions (subclasses of :class:`OfficialWeightsError`, 
 ``ValueError``, ``RuntimeError`` from the converters); ``tools/model_converters/fetch_official.py``
 prints them as ``error: <message>``. Tests point the URLs at a loopback server with the
 ``catalog`` argument or the :data:`MIRROR_ENV` environment variable.
+
+The module belongs to :mod:`mmhybrid.apis`, above the models: verifying a converted file builds
+the model of its config (:func:`mmhybrid.analysis.build_task_model`).
 """
 import difflib
 import hashlib
