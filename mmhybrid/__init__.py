@@ -4,7 +4,9 @@ for MMDetection 3.x, MMSegmentation 1.x and MMPretrain 1.x."""
 from .utils import allow_mmengine_checkpoints
 from .version import __version__, version_info
 
-# Resuming and ``load_from`` of MMEngine's own checkpoints on torch >= 2.6 (see the function).
+# Process-wide, on purpose: safe ``torch.load`` of MMEngine runner checkpoints on torch >= 2.6
+# (allow-listed types, and HistoryBuffer.__getstate__ replaced). Documented in one place:
+# "What importing mmhybrid changes in MMEngine" in mmhybrid/utils/checkpoint.py.
 allow_mmengine_checkpoints()
 
 

@@ -9,13 +9,30 @@ Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``. MMEngine 0.10
 adds exactly those types to torch's allow-list of safe globals; anything else in a checkpoint
 is still refused.
 
-One more object needs care: ``HistoryBuffer.__getstate__`` pickles the class-level table of
-statistics functions (``min``, ``max``, ``mean``, ``current``), which pickle stores as
-``getattr(HistoryBuffer, 'min')``. Allow-listing ``getattr`` would defeat safe loading, so the
-four built-in functions, which every ``HistoryBuffer`` re-registers on construction anyway, are
-left out of the pickle. Checkpoints written this way load with ``weights_only=True``;
-checkpoints written by a plain MMEngine 0.10.7 run still need ``weights_only=False`` (trusted
-files only).
+What importing mmhybrid changes in MMEngine
+-------------------------------------------
+``import mmhybrid`` calls :func:`allow_mmengine_checkpoints` once, which changes two things for
+the whole process (both idempotent, nothing else in MMEngine is touched):
+
+1. :func:`torch.serialization.add_safe_globals` gets ``HistoryBuffer`` and the numpy types of
+   :func:`_mmengine_checkpoint_globals`.
+2. :func:`patch_history_buffer_pickling` replaces ``HistoryBuffer.__getstate__``. MMEngine's own
+   version pickles the class-level table of statistics functions (``min``, ``max``, ``mean``,
+   ``current``), which pickle stores as ``getattr(HistoryBuffer, 'min')``; allow-listing
+   ``getattr`` would defeat safe loading. The replacement leaves those four built-in functions
+   out of the pickle (every ``HistoryBuffer`` re-registers them when it is built or unpickled);
+   custom statistics registered with ``HistoryBuffer.register_statistics`` are still pickled.
+   :func:`restore_history_buffer_pickling` puts MMEngine's version back.
+
+So, with torch >= 2.6:
+
+- checkpoints written by a process that imported mmhybrid (``tools/train.py``, any config with
+  ``mmhybrid.*`` types) load with ``torch.load(path, weights_only=True)``;
+- checkpoints written by a plain MMEngine 0.10.7 run (no mmhybrid imported) hold that
+  ``getattr`` and are refused by safe loading, with an error naming ``builtins.getattr``
+  (:func:`unsafe_load_hint` turns it into the sentence below). They still load with
+  ``torch.load(path, weights_only=False)``, which runs arbitrary pickled code: for trusted files
+  only.
 """
 import importlib
 import os.path as osp
@@ -51,9 +68,13 @@ def _mmengine_checkpoint_globals() -> List[object]:
 
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
 
+#: MMEngine's ``HistoryBuffer.__getstate__``, kept by :func:`patch_history_buffer_pickling`.
+_original_getstate = None
+
 
 def _history_buffer_getstate(self) -> dict:
-    """``HistoryBuffer.__getstate__`` without the built-in statistics functions."""
+    """``HistoryBuffer.__getstate__`` without the built-in statistics functions (installed by
+    :func:`patch_history_buffer_pickling`)."""
     state = dict(self.__dict__)
     state['statistics_methods'] = {
         name: method
@@ -63,10 +84,36 @@ def _history_buffer_getstate(self) -> dict:
     return state
 
 
-def allow_mmengine_checkpoints() -> bool:
-    """Allow-list the types MMEngine runner checkpoints contain for safe ``torch.load``.
+def patch_history_buffer_pickling() -> None:
+    """Replace MMEngine's ``HistoryBuffer.__getstate__`` so that the pickle of a message hub
+    needs no ``getattr`` (see the module docstring). Process-wide and idempotent."""
+    global _original_getstate
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if HistoryBuffer.__getstate__ is not _history_buffer_getstate:
+        _original_getstate = HistoryBuffer.__getstate__
+        HistoryBuffer.__getstate__ = _history_buffer_getstate
 
-    Also makes ``HistoryBuffer`` pickle without ``getattr`` (see the module docstring).
+
+def restore_history_buffer_pickling() -> None:
+    """Put MMEngine's own ``HistoryBuffer.__getstate__`` back (undoes
+    :func:`patch_history_buffer_pickling`; checkpoints saved afterwards need
+    ``weights_only=False`` again)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if HistoryBuffer.__getstate__ is _history_buffer_getstate and _original_getstate is not None:
+        HistoryBuffer.__getstate__ = _original_getstate
+
+
+def history_buffer_pickling_patched() -> bool:
+    """Whether ``HistoryBuffer.__getstate__`` is mmhybrid's (checkpoints load safely)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    return HistoryBuffer.__getstate__ is _history_buffer_getstate
+
+
+def allow_mmengine_checkpoints() -> bool:
+    """Allow-list the types MMEngine runner checkpoints contain for safe ``torch.load`` and
+    :func:`patch_history_buffer_pickling` (see "What importing mmhybrid changes in MMEngine" in
+    the module docstring; ``import mmhybrid`` calls this).
+
     Idempotent. Returns ``False`` (doing nothing) on torch versions without
     ``torch.serialization.add_safe_globals`` (torch < 2.4), where loading was never restricted
     by default.
@@ -74,10 +121,22 @@ def allow_mmengine_checkpoints() -> bool:
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is None:
         return False
-    from mmengine.logging.history_buffer import HistoryBuffer
-    HistoryBuffer.__getstate__ = _history_buffer_getstate
+    patch_history_buffer_pickling()
     add_safe_globals(_mmengine_checkpoint_globals())
     return True
+
+
+def unsafe_load_hint(exc: BaseException) -> Optional[str]:
+    """For the error of a safe ``torch.load`` of a checkpoint written by plain MMEngine (its
+    pickle calls ``builtins.getattr``), what the file is and how to load it; else ``None``."""
+    message = str(exc)
+    if 'getattr' not in message or 'Weights only load failed' not in message and \
+            'weights_only' not in message:
+        return None
+    return ('it was written by MMEngine without mmhybrid imported (its HistoryBuffer pickles '
+            'builtins.getattr, which safe loading refuses). If you trust the file, load it with '
+            '`torch.load(path, weights_only=False)`; checkpoints written after `import mmhybrid` '
+            'load safely.')
 
 
 def checkpoint_problem(path: str) -> Optional[str]:

@@ -13,7 +13,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .checkpoint import checkpoint_problem
+from .checkpoint import checkpoint_problem, unsafe_load_hint
 
 #: BatchNorm counters that MMEngine (and torch before 1.x checkpoints) tolerate when missing.
 _TOLERATED_MISSING_SUFFIX = 'num_batches_tracked'
@@ -116,7 +116,8 @@ def load_checkpoint_file(path: str) -> dict:
         if problem is not None:
             raise CheckpointMismatchError(f'Checkpoint {path} {problem}.') from None
         raise CheckpointMismatchError(
-            f'Checkpoint {path} ({size} bytes) could not be loaded safely: {exc}') from None
+            f'Checkpoint {path} ({size} bytes) could not be loaded safely: '
+            f'{unsafe_load_hint(exc) or exc}') from None
     if not isinstance(checkpoint, Mapping):
         raise CheckpointMismatchError(
             f'Checkpoint {path} holds a {type(checkpoint).__name__}, not a dict of tensors.')

@@ -1,5 +1,7 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,7 +9,11 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
 import mmhybrid  # noqa: F401  (importing it installs the allow-list)
-from mmhybrid.utils import allow_mmengine_checkpoints
+from mmhybrid.utils import allow_mmengine_checkpoints, checkpoint
+from mmhybrid.utils.checkpoint import (history_buffer_pickling_patched,
+                                       patch_history_buffer_pickling,
+                                       restore_history_buffer_pickling, unsafe_load_hint)
+from mmhybrid.utils.state_dict import CheckpointMismatchError, load_checkpoint_file
 
 
 def _runner_like_checkpoint():
@@ -48,3 +54,70 @@ def test_unknown_objects_are_still_refused(tmp_path):
     torch.save({'payload': _NotAllowListed()}, path)
     with pytest.raises(pickle.UnpicklingError, match='_NotAllowListed'):
         torch.load(path, weights_only=True)
+
+
+# A runner checkpoint written by a process that never imported mmhybrid: MMEngine's own
+# HistoryBuffer.__getstate__, as every plain MMEngine 0.10.7 run writes it.
+_PLAIN_MMENGINE_SAVE = '''
+import sys
+import numpy as np
+import torch
+from mmengine.logging import MessageHub
+hub = MessageHub('plain')
+for i in range(3):
+    hub.update_scalar('train/loss', 1.0 / (i + 1))
+torch.save({'meta': {'iter': 3}, 'state_dict': {'w': torch.ones(2)},
+            'message_hub': hub.state_dict()}, sys.argv[1])
+assert 'mmhybrid' not in sys.modules
+'''
+
+
+@pytest.fixture(scope='module')
+def plain_mmengine_checkpoint(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('plain') / 'iter_3.pth')
+    subprocess.run([sys.executable, '-c', _PLAIN_MMENGINE_SAVE, path], check=True, timeout=300)
+    return path
+
+
+def test_importing_mmhybrid_patches_history_buffer_pickling_by_name():
+    assert history_buffer_pickling_patched()
+    assert HistoryBuffer.__getstate__ is checkpoint._history_buffer_getstate
+    restore_history_buffer_pickling()
+    try:
+        assert not history_buffer_pickling_patched()
+        assert 'statistics_methods' in HistoryBuffer().__getstate__()  # MMEngine's own
+    finally:
+        patch_history_buffer_pickling()
+    assert history_buffer_pickling_patched()
+    patch_history_buffer_pickling()  # idempotent: the original is kept, not our function
+    assert checkpoint._original_getstate is not checkpoint._history_buffer_getstate
+
+
+def test_custom_statistics_survive_the_patched_pickle():
+    buffer = HistoryBuffer([1.0, 3.0], [1, 1])
+    state = buffer.__getstate__()
+    assert not set(state['statistics_methods']) & {'min', 'max', 'mean', 'current'}
+    restored = pickle.loads(pickle.dumps(buffer))
+    assert restored.mean() == 2.0 and restored.max() == 3.0
+
+
+def test_plain_mmengine_checkpoint_needs_the_documented_flag(plain_mmengine_checkpoint):
+    """Written without the patch: refused by safe loading with a message naming the flag,
+    loaded with ``weights_only=False`` (trusted files only)."""
+    with pytest.raises(pickle.UnpicklingError, match='getattr') as error:
+        torch.load(plain_mmengine_checkpoint, weights_only=True)
+    hint = unsafe_load_hint(error.value)
+    assert 'weights_only=False' in hint and 'trust' in hint
+    with pytest.raises(CheckpointMismatchError, match=r'without mmhybrid imported.*'
+                       r'torch\.load\(path, weights_only=False\)'):
+        load_checkpoint_file(plain_mmengine_checkpoint)
+    loaded = torch.load(plain_mmengine_checkpoint, weights_only=False)
+    assert loaded['message_hub']['log_scalars']['train/loss'].current() == pytest.approx(1 / 3)
+
+
+def test_checkpoint_saved_after_import_loads_safely(tmp_path):
+    path = str(tmp_path / 'ours.pth')
+    torch.save(_runner_like_checkpoint(), path)
+    loaded = load_checkpoint_file(path)  # weights_only=True inside
+    assert loaded['message_hub']['log_scalars']['train/loss'].current() == pytest.approx(1 / 3)
+    assert unsafe_load_hint(RuntimeError('something else')) is None
