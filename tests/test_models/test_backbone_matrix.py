@@ -47,7 +47,10 @@ SLOW_ARCHS = {('HATNet', 'medium'), ('HATNet', 'large'), ('TransCNN', 'medium'),
               ('TransCNN', 'large'), ('TRTViT', 'c'), ('TRTViT', 'd')}
 SIZES = ((33, 47), (64, 64))
 FAMILY_NAMES = list(FAMILIES)
-WITH_CP_FAMILIES = ('HATNet', 'TransCNN')
+WITH_CP_FAMILIES = ('HATNet', 'TransCNN', 'TopFormer', 'EdgeViT', 'TRTViT')
+#: Families with a ``deploy=True`` constructor flag / a ``feature_info`` (the rest xfail).
+DEPLOY_FLAG_FAMILIES = ('TopFormer', 'HATNet', 'TransCNN', 'EdgeViT', 'TRTViT')
+FEATURE_INFO_FAMILIES = ('TopFormer', 'HATNet', 'TransCNN', 'EdgeViT', 'TRTViT')
 
 
 def _all_arch_params():
@@ -276,9 +279,9 @@ def test_fused_outputs_and_checkpoint_reload(family, deterministic_weights,
 
 
 def _method_param(family):
-    marks = [] if FAMILIES[family][0] is TRTViT else [pytest.mark.xfail(
-        strict=True, reason='only TRTViT has a switch_to_deploy() method; the README promises '
-        'it on every backbone (issue 11)')]
+    marks = [] if FAMILIES[family][0] in (TRTViT, TopFormer, HATNet, TransCNN, EdgeViT) else [
+        pytest.mark.xfail(strict=True, reason='only TRTViT has a switch_to_deploy() method; the '
+                          'README promises it on every backbone (issue 11)')]
     return pytest.param(family, marks=marks, id=family)
 
 
@@ -288,11 +291,14 @@ def test_backbone_has_switch_to_deploy_method(family):
     assert callable(getattr(build(family), 'switch_to_deploy', None))
 
 
-@pytest.mark.parametrize('family', [
-    pytest.param(f, id=f, marks=pytest.mark.xfail(
+def _deploy_flag_param(family):
+    marks = [] if family.split('-')[0] in DEPLOY_FLAG_FAMILIES else [pytest.mark.xfail(
         strict=True, raises=TypeError,
-        reason='no deploy=True constructor flag that builds the fused structure (issue 11)'))
-    for f in FAMILY_NAMES])
+        reason='no deploy=True constructor flag that builds the fused structure (issue 11)')]
+    return pytest.param(family, marks=marks, id=family)
+
+
+@pytest.mark.parametrize('family', [_deploy_flag_param(f) for f in FAMILY_NAMES])
 def test_deploy_flag_builds_the_fused_structure(family):
     """``deploy=True`` builds the fused structure directly (same state-dict keys/shapes as a
     model fused after construction)."""
@@ -302,24 +308,34 @@ def test_deploy_flag_builds_the_fused_structure(family):
         {k: v.shape for k, v in fused.state_dict().items()}
 
 
+@pytest.mark.parametrize('family', [_deploy_flag_param(f) for f in FAMILY_NAMES])
+def test_deploy_flag_loads_the_folded_state_dict(family, deterministic_weights,
+                                                 deterministic_input):
+    """The state dict of a model folded by ``switch_to_deploy()`` loads strictly into a model
+    built with ``deploy=True``, which then reproduces the folded outputs exactly."""
+    folded = deterministic_weights(build(family).double()).eval()
+    folded.switch_to_deploy()
+    fresh = build(family, deploy=True).double().eval()
+    fresh.load_state_dict(folded.state_dict(), strict=True)
+    x = deterministic_input((1, 3, 33, 47))
+    with torch.no_grad():
+        for ref, out in zip(folded(x), fresh(x)):
+            torch.testing.assert_close(out, ref, rtol=0, atol=0)
+
+
 #: (family, kwargs, reason to xfail or None): configurations whose ``out_channels`` must
 #: describe the outputs one by one.
 OUT_CHANNELS_CASES: List[Tuple[str, dict, str]] = [
-    ('TopFormer-dense', dict(all_outputs=False),
-     'TopFormer.out_channels lists every candidate output (4 in dense mode), not the '
-     'out_indices ones (issue 11)'),
-    ('TopFormer-global', dict(all_outputs=False),
-     'TopFormer.out_channels lists every candidate output (5 in global mode), not the '
-     'out_indices ones (issue 11)'),
+    ('TopFormer-dense', dict(all_outputs=False), None),
+    ('TopFormer-global', dict(all_outputs=False), None),
     ('TopFormer-dense', dict(all_outputs=True), None),
-    ('EdgeViT', dict(), 'EdgeViT has no out_channels attribute (issue 11)'),
-    ('HATNet', dict(), 'HATNet has no out_channels attribute (issue 11)'),
-    ('TransCNN', dict(), 'TransCNN has no out_channels attribute (issue 11)'),
+    ('EdgeViT', dict(), None),
+    ('HATNet', dict(), None),
+    ('HATNet', dict(out_indices=(-1, 1)), None),
+    ('TransCNN', dict(), None),
     ('TRTViT', dict(all_outputs=False), None),
     ('TRTViT', dict(all_outputs=True), None),
-    ('TRTViT', dict(out_indices=(2, 1)),
-     'TRTViT(out_indices=(2, 1)).out_channels is [1024, 512] (caller order) while the outputs '
-     'are in stage order [512, 1024] (issue 11)'),
+    ('TRTViT', dict(out_indices=(2, 1)), None),
 ]
 
 
@@ -340,9 +356,9 @@ def test_out_channels_describe_the_outputs(family, kwargs):
 
 
 @pytest.mark.parametrize('family', [
-    pytest.param(f, id=f, marks=pytest.mark.xfail(
-        strict=True, reason='no timm-style feature_info (channels, stride, module) yet '
-        '(issue 11)')) for f in FAMILY_NAMES])
+    pytest.param(f, id=f, marks=[] if f.split('-')[0] in FEATURE_INFO_FAMILIES else
+                 pytest.mark.xfail(strict=True, reason='no timm-style feature_info (channels, '
+                                   'stride, module) yet (issue 11)')) for f in FAMILY_NAMES])
 def test_feature_info_describes_the_outputs(family):
     """``feature_info[i]`` gives the channels and stride of output ``i`` (timm style)."""
     model = build(family).eval()

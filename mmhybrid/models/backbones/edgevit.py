@@ -1,6 +1,5 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """EdgeViT backbone (Pan et al., ECCV 2022, https://arxiv.org/abs/2205.03436)."""
-import copy
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -59,13 +58,20 @@ class EdgeViT(HybridBackbone):
       only built with ``final_norm=True`` (classification configs); it is applied to the last
       stage's output. Dense-prediction configs use the raw stage outputs.
 
+    For inference, :meth:`switch_to_deploy` folds every :class:`~mmhybrid.models.layers.LGLBlock`
+    (``reparameterize()``): each ``LocalAgg``'s two BatchNorms go into the 1x1 convs after them
+    (``conv1``, ``mlp.fc1``, which already have biases) and the positional-conv identities into
+    the ``pos_embed`` convs. The folded state dict lacks the ``LocalAgg.norm{1,2}`` entries and
+    loads strictly into ``EdgeViT(arch, deploy=True)``, which builds that structure directly.
+    The final norm (``final_norm=True``) is not folded (no conv follows it).
+
     Args:
         arch (str | dict): ``'xxs'``, ``'xs'``, ``'s'``, or a dict with the keys ``depths``,
             ``embed_dims``, ``num_heads``, ``mlp_ratios`` and ``sr_ratios`` (four entries each).
             Defaults to ``'xxs'``.
         in_channels (int): Input channels. Defaults to 3.
-        out_indices (Sequence[int] | int): Stages to output (negative indices allowed).
-            Defaults to ``(0, 1, 2, 3)``.
+        out_indices (Sequence[int] | int): Stages to output (negative indices allowed, no
+            duplicates); outputs always come in stage order. Defaults to ``(0, 1, 2, 3)``.
         frozen_stages (int): -1 freezes nothing, 0 freezes ``patch_embed1``, ``k >= 1`` freezes
             stages ``0 .. k-1`` (patch embedding + blocks); with ``k == 4`` the final norm too.
             Defaults to -1.
@@ -76,11 +82,14 @@ class EdgeViT(HybridBackbone):
         qk_scale (float, optional): Overrides the ``head_dim ** -0.5`` logit scale.
         drop_rate (float): Dropout after the stem and in MLPs/attention output. Defaults to 0.
         attn_drop_rate (float): Attention-weight dropout. Defaults to 0.
-        drop_path_rate (float): Stochastic depth, increased linearly over all blocks.
-            Defaults to 0.
+        drop_path_rate (float): Stochastic depth, increased linearly over all blocks; in
+            ``[0, 1)``. Defaults to 0.
         norm_cfg (dict): BatchNorms of the ``LocalAgg`` blocks and the final norm.
             Defaults to ``dict(type='BN')``.
         act_cfg (dict): MLP activation. Defaults to ``dict(type='GELU')``.
+        with_cp (bool): Gradient checkpointing of every LGL block while training (saves
+            memory; outputs and gradients unchanged). Defaults to False.
+        deploy (bool): Build the folded inference structure (see above). Defaults to False.
         init_cfg (dict | list[dict], optional): Defaults to the authors' scheme: truncated
             normal (std 0.02) for Linear layers, ones/zeros for LayerNorms, PyTorch defaults
             for convolutions and BatchNorms.
@@ -97,11 +106,13 @@ class EdgeViT(HybridBackbone):
         (1, 288, 7, 7)
         >>> [tuple(o.shape[-2:]) for o in model(torch.rand(1, 3, 70, 90))]
         [(18, 23), (9, 12), (5, 6), (3, 3)]
+        >>> [(i['num_chs'], i['reduction'], i['module']) for i in model.feature_info]
+        [(36, 4, 'blocks1'), (72, 8, 'blocks2'), (144, 16, 'blocks3'), (288, 32, 'blocks4')]
     """
 
-    #: head_dim 36 for XXS, 48 for XS/S; heads = embed_dims // head_dim.
     #: The classifier's final BatchNorm (``final_norm=True``), unused by dense models.
     pretrained_optional_prefixes = ('norm.', )
+    #: head_dim 36 for XXS, 48 for XS/S; heads = embed_dims // head_dim.
     arch_settings: Dict[str, dict] = {
         'xxs': dict(depths=[1, 1, 3, 2], embed_dims=[36, 72, 144, 288], num_heads=[1, 2, 4, 8],
                     mlp_ratios=[4, 4, 4, 4], sr_ratios=[4, 2, 2, 1]),
@@ -127,23 +138,24 @@ class EdgeViT(HybridBackbone):
                  drop_path_rate: float = 0.,
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='GELU'),
+                 with_cp: bool = False,
+                 deploy: bool = False,
                  init_cfg: Optional[Union[dict, list]] = [
                      dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
                      dict(type='Constant', layer='LayerNorm', val=1., bias=0.)
                  ]):
         super().__init__(init_cfg=init_cfg)
-        self.arch = self._parse_arch(arch)
+        self.arch = {k: list(v) for k, v in self.parse_arch(arch).items()}
         self.embed_dims = list(self.arch['embed_dims'])
-        self.out_indices = self._parse_out_indices(out_indices)
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_stages}], '
-                             f'got {frozen_stages!r}.')
-        self.frozen_stages = frozen_stages
+        self.out_indices = self.parse_out_indices(out_indices)
+        self.frozen_stages = self.check_frozen_stages(frozen_stages)
         self.norm_eval = norm_eval
         self.final_norm = final_norm
+        self.with_cp = with_cp
+        self.deploy = deploy
 
         depths = self.arch['depths']
-        block_rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        block_rates = self.drop_path_rates(drop_path_rate, sum(depths))
         channels = in_channels
         for i, depth in enumerate(depths):
             dims = self.embed_dims[i]
@@ -154,7 +166,7 @@ class EdgeViT(HybridBackbone):
                 LGLBlock(dims, self.arch['num_heads'][i], sr_ratio=self.arch['sr_ratios'][i],
                          mlp_ratio=self.arch['mlp_ratios'][i], qkv_bias=qkv_bias,
                          qk_scale=qk_scale, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                         drop_path_rate=rate, norm_cfg=norm_cfg, act_cfg=act_cfg)
+                         drop_path_rate=rate, norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy)
                 for rate in rates]))
             channels = dims
         self.pos_drop = nn.Dropout(drop_rate)
@@ -162,47 +174,13 @@ class EdgeViT(HybridBackbone):
             self.norm = build_norm_layer(norm_cfg, channels)[1]
         self._freeze_stages()
 
-    def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in self.arch_settings:
-                raise ValueError(f'Unknown EdgeViT arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_settings)} or pass a dict with the keys '
-                                 f'{list(self.arch_keys)}.')
-            return copy.deepcopy(self.arch_settings[key])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}.')
-        missing = [k for k in self.arch_keys if k not in arch]
-        if missing:
-            raise ValueError(f'Custom EdgeViT arch is missing {missing}; it needs all of '
-                             f'{list(self.arch_keys)} (e.g. {self.arch_settings["xxs"]}).')
-        unknown = sorted(set(arch) - set(self.arch_keys))
-        if unknown:
-            raise ValueError(f'Custom EdgeViT arch has unknown keys {unknown}; valid keys are '
-                             f'{list(self.arch_keys)}.')
-        for k in self.arch_keys:
-            if len(arch[k]) != self.num_stages:
-                raise ValueError(f'arch[{k!r}] needs {self.num_stages} entries (one per stage), '
-                                 f'got {list(arch[k])}.')
+    @classmethod
+    def _check_arch(cls, arch: dict) -> None:
+        cls.check_per_stage(arch, cls.arch_keys, cls.num_stages)
         for i, (dims, heads) in enumerate(zip(arch['embed_dims'], arch['num_heads'])):
             if dims % heads:
-                raise ValueError(f'Stage {i}: embed_dims {dims} is not divisible by num_heads '
-                                 f'{heads}.')
-        return {k: list(arch[k]) for k in self.arch_keys}
-
-    def _parse_out_indices(self, out_indices) -> tuple:
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        parsed = []
-        for index in out_indices:
-            if not -self.num_stages <= index < self.num_stages:
-                raise ValueError(f'out_indices entry {index} is out of range for '
-                                 f'{self.num_stages} stages (use 0..{self.num_stages - 1} or '
-                                 'negative indices).')
-            parsed.append(index % self.num_stages)
-        if not parsed:
-            raise ValueError('out_indices must name at least one stage.')
-        return tuple(sorted(set(parsed)))
+                raise ValueError(f'EdgeViT: stage {i}: embed_dims {dims} is not divisible by '
+                                 f'num_heads {heads}.')
 
     def stage_modules(self, index: int) -> list:
         """The modules of stage ``index`` (0-based): its patch embedding and its blocks."""
@@ -222,10 +200,17 @@ class EdgeViT(HybridBackbone):
             if i == 0:
                 x = self.pos_drop(x)
             for block in blocks:
-                x = block(x)
+                x = self.run_block(block, x)
             if i in self.out_indices:
                 outs.append(self.norm(x) if self.final_norm and i == self.num_stages - 1 else x)
         return tuple(outs)
+
+    def _output_info(self) -> List[dict]:
+        info = [dict(num_chs=dims, reduction=2**(i + 2), module=f'blocks{i + 1}')
+                for i, dims in enumerate(self.embed_dims)]
+        if self.final_norm:
+            info[-1]['module'] = 'norm'
+        return info
 
     def _frozen_modules(self) -> List[nn.Module]:
         modules = []

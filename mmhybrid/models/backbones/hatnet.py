@@ -12,13 +12,48 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.registry import MODELS
 from .base_backbone import HybridBackbone
 from ..layers.hmhsa import HMHSA
+from ..utils.deploy import fold_preceding_bn_into_pointwise_conv, fuse_conv_bn
+
+
+class ConvStem(nn.Sequential):
+    """The stem (``patch_embed``): Conv3x3 s2 (bias) -> norm -> act -> Conv3x3 s2 (bias).
+
+    ``(B, in_channels, H, W)`` -> ``(B, out_channels, ceil(H / 4), ceil(W / 4))``; no norm or
+    activation after the second conv. Indices 0-3 are the authors' checkpoint keys.
+
+    Args:
+        in_channels (int): Input image channels.
+        stem_channels (int): Channels after the first conv.
+        out_channels (int): Channels of stage 0.
+        norm_cfg (dict): Norm config.
+        act_cfg (dict): Activation config.
+        deploy (bool): Build the folded structure (see :meth:`reparameterize`).
+    """
+
+    def __init__(self, in_channels: int, stem_channels: int, out_channels: int, norm_cfg: dict,
+                 act_cfg: dict, deploy: bool = False):
+        super().__init__(
+            nn.Conv2d(in_channels, stem_channels, 3, stride=2, padding=1),
+            build_norm_layer(norm_cfg, stem_channels)[1],
+            build_activation_layer(act_cfg),
+            nn.Conv2d(stem_channels, out_channels, 3, stride=2, padding=1),
+        )
+        if deploy:
+            self.reparameterize()
+
+    def reparameterize(self) -> None:
+        """Fold a BatchNorm ``[1]`` into the conv ``[0]`` before it (``[1]`` becomes
+        ``Identity``); a GroupNorm (HAT-Net) normalises per sample and is kept."""
+        if isinstance(self[1], _BatchNorm):
+            fuse_conv_bn(self[0], self[1])
+            self[1] = nn.Identity()
 
 
 class InvertedResidual(nn.Module):
@@ -28,6 +63,7 @@ class InvertedResidual(nn.Module):
     ``norm_position='pre'`` (HAT-Net): norm -> 1x1 -> act, DW kxk -> act, 1x1 -> norm.
     Convs have no bias. ``Dropout2d(drop_rate)`` follows the DW act and the projection.
     Sub-module indices inside ``conv1``/``conv2``/``conv3`` match the authors' checkpoints.
+    ``(B, channels, H, W)`` -> ``(B, channels, H, W)``.
 
     Args:
         channels (int): Input and output channels.
@@ -37,10 +73,12 @@ class InvertedResidual(nn.Module):
         act_cfg (dict): Activation config.
         norm_position (str): ``'post'`` or ``'pre'``.
         drop_rate (float): Dropout2d probability.
+        deploy (bool): Build the folded structure (see :meth:`reparameterize`).
     """
 
     def __init__(self, channels: int, hidden_channels: int, kernel_size: int, norm_cfg: dict,
-                 act_cfg: dict, norm_position: str, drop_rate: float = 0.):
+                 act_cfg: dict, norm_position: str, drop_rate: float = 0.,
+                 deploy: bool = False):
         super().__init__()
 
         def norm(num_channels):
@@ -60,8 +98,28 @@ class InvertedResidual(nn.Module):
             self.conv2 = nn.Sequential(depthwise, build_activation_layer(act_cfg))
         else:
             raise ValueError(f"norm_position must be 'pre' or 'post', got {norm_position!r}")
+        self.norm_position = norm_position
         self.conv3 = nn.Sequential(project, norm(channels))
         self.drop = nn.Dropout2d(drop_rate)
+        if deploy:
+            self.reparameterize()
+
+    def reparameterize(self) -> None:
+        """Fold every BatchNorm into the conv it follows or (pre-norm) the 1x1 conv it feeds.
+
+        Post-norm: ``conv1[1]`` into ``conv1[0]``, ``conv2[1]`` into the depthwise ``conv2[0]``,
+        ``conv3[1]`` into ``conv3[0]``. Pre-norm: ``conv1[0]`` into the following 1x1 expansion
+        ``conv1[1]`` (exact: ungrouped, unpadded) and ``conv3[1]`` into ``conv3[0]``. Folded norms
+        become ``Identity``; GroupNorm (HAT-Net's default) normalises per sample and is kept.
+        """
+        if self.norm_position == 'pre' and isinstance(self.conv1[0], _BatchNorm):
+            fold_preceding_bn_into_pointwise_conv(self.conv1[0], self.conv1[1])
+            self.conv1[0] = nn.Identity()
+        conv_then_norm = [self.conv1, self.conv2] if self.norm_position == 'post' else []
+        for seq in conv_then_norm + [self.conv3]:  # seq[0] is the conv, seq[1] its norm
+            if isinstance(seq[1], _BatchNorm):
+                fuse_conv_bn(seq[0], seq[1])
+                seq[1] = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.drop(self.conv2(self.conv1(x)))
@@ -70,6 +128,9 @@ class InvertedResidual(nn.Module):
 
 class HATBlock(nn.Module):
     """``x + DropPath(H-MHSA(x))`` then ``x + DropPath(IRB(x))``; no norm outside the branches.
+
+    ``(B, channels, H, W)`` -> ``(B, channels, H, W)``. Folding happens inside the branches
+    (:meth:`HMHSA.reparameterize`, :meth:`InvertedResidual.reparameterize`).
 
     Args:
         channels (int): Channels of the stage.
@@ -84,18 +145,19 @@ class HATBlock(nn.Module):
         with_proj_norm (bool): Keep HAT-Net's unused ``attn.proj_norm``.
         drop_rate (float): Dropout2d probability inside attention and IRB.
         drop_path_rate (float): Stochastic depth of both residual branches.
+        deploy (bool): Build the branches' folded structure.
     """
 
     def __init__(self, channels: int, head_dim: int, grid_size: int, ds_ratio: int,
                  expansion: int, kernel_size: int, norm_cfg: dict, act_cfg: dict,
                  irb_norm_position: str, with_proj_norm: bool = False, drop_rate: float = 0.,
-                 drop_path_rate: float = 0.):
+                 drop_path_rate: float = 0., deploy: bool = False):
         super().__init__()
         self.attn = HMHSA(channels, head_dim=head_dim, grid_size=grid_size, ds_ratio=ds_ratio,
                           norm_cfg=norm_cfg, drop_rate=drop_rate, add_identity=False,
-                          with_proj_norm=with_proj_norm, init_cfg=None)
+                          with_proj_norm=with_proj_norm, deploy=deploy, init_cfg=None)
         self.conv = InvertedResidual(channels, channels * expansion, kernel_size, norm_cfg,
-                                     act_cfg, irb_norm_position, drop_rate)
+                                     act_cfg, irb_norm_position, drop_rate, deploy=deploy)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -104,12 +166,24 @@ class HATBlock(nn.Module):
 
 
 class ConvDownsample(nn.Module):
-    """HAT-Net downsampling: Conv3x3 stride 2 (bias) -> norm, no activation."""
+    """HAT-Net downsampling: Conv3x3 stride 2 (bias) -> norm, no activation.
 
-    def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict, act_cfg: dict):
+    ``(B, in_channels, H, W)`` -> ``(B, out_channels, ceil(H / 2), ceil(W / 2))``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict, act_cfg: dict,
+                 deploy: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
         self.norm = build_norm_layer(norm_cfg, out_channels)[1]
+        if deploy:
+            self.reparameterize()
+
+    def reparameterize(self) -> None:
+        """Fold a BatchNorm ``norm`` into ``conv`` (then ``Identity``); GroupNorm is kept."""
+        if isinstance(self.norm, _BatchNorm):
+            fuse_conv_bn(self.conv, self.norm)
+            self.norm = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x))
@@ -118,20 +192,30 @@ class ConvDownsample(nn.Module):
 class TwoBranchDownsample(nn.Module):
     """TransCNN downsampling (TDB): ``act(norm1(conv3x3_s2(x)) + norm2(conv1x1(maxpool2(x))))``.
 
-    The max pool uses ``ceil_mode=True`` so both branches agree on odd sizes (the authors'
-    floor-mode pool only works on even maps; identical there).
+    ``(B, in_channels, H, W)`` -> ``(B, out_channels, ceil(H / 2), ceil(W / 2))``. The max pool
+    uses ``ceil_mode=True`` so both branches agree on odd sizes (the authors' floor-mode pool
+    only works on even maps; identical there).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict, act_cfg: dict):
+    def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict, act_cfg: dict,
+                 deploy: bool = False):
         super().__init__()
-        # Registered as conv, norm1, residual, norm2 so that switch_to_deploy's generic pass
-        # folds each BN into the conv before it (key names, not order, define checkpoints).
         self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
         self.norm1 = build_norm_layer(norm_cfg, out_channels)[1]
         self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True)
         self.residual = nn.Conv2d(in_channels, out_channels, 1)
         self.norm2 = build_norm_layer(norm_cfg, out_channels)[1]
         self.act = build_activation_layer(act_cfg)
+        if deploy:
+            self.reparameterize()
+
+    def reparameterize(self) -> None:
+        """Fold BatchNorm ``norm1`` into ``conv`` and ``norm2`` into ``residual`` (both then
+        ``Identity``); other norms are kept."""
+        for conv, norm in (('conv', 'norm1'), ('residual', 'norm2')):
+            if isinstance(getattr(self, norm), _BatchNorm):
+                fuse_conv_bn(getattr(self, conv), getattr(self, norm))
+                setattr(self, norm, nn.Identity())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.norm1(self.conv(x)) + self.norm2(self.residual(self.pool(x))))
@@ -164,33 +248,28 @@ class _HierarchicalAttentionNet(HybridBackbone):
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.1,
                  with_cp: bool = False,
+                 deploy: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = [
                      dict(type='TruncNormal', layer=['Conv2d', 'Linear'], std=.02, bias=0.),
                      dict(type='Constant', layer=['_BatchNorm', 'GroupNorm', 'LayerNorm'],
                           val=1., bias=0.)
                  ]):
         super().__init__(init_cfg=init_cfg)
-        self.arch = self._parse_arch(arch)
+        self.arch = self.parse_arch(arch)
         self.embed_dims = list(self.arch['embed_dims'])
-        self.out_indices = self._parse_out_indices(out_indices)
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}] (-1: nothing, '
-                             f'0: the stem, k: the stem and stages 0..k-1), got {frozen_stages}.')
-        self.frozen_stages = frozen_stages
+        self.out_indices = self.parse_out_indices(out_indices)
+        self.frozen_stages = self.check_frozen_stages(frozen_stages)
         self.norm_eval = norm_eval
         self.with_cp = with_cp
+        self.deploy = deploy
         norm_cfg = dict(self.default_norm_cfg) if norm_cfg is None else norm_cfg
 
         dims = self.embed_dims
-        self.patch_embed = nn.Sequential(
-            nn.Conv2d(in_channels, self.stem_channels, 3, stride=2, padding=1),
-            build_norm_layer(norm_cfg, self.stem_channels)[1],
-            build_activation_layer(act_cfg),
-            nn.Conv2d(self.stem_channels, dims[0], 3, stride=2, padding=1),
-        )
+        self.patch_embed = ConvStem(in_channels, self.stem_channels, dims[0], norm_cfg, act_cfg,
+                                    deploy=deploy)
 
         depths = self.arch['depths']
-        block_drop_paths = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        block_drop_paths = self.drop_path_rates(drop_path_rate, sum(depths))
         self.blocks = nn.ModuleList()
         for stage, depth in enumerate(depths):
             first = sum(depths[:stage])
@@ -207,54 +286,30 @@ class _HierarchicalAttentionNet(HybridBackbone):
                     irb_norm_position=self.irb_norm_position,
                     with_proj_norm=self.with_proj_norm,
                     drop_rate=drop_rate,
-                    drop_path_rate=block_drop_paths[first + i]) for i in range(depth)
+                    drop_path_rate=block_drop_paths[first + i],
+                    deploy=deploy) for i in range(depth)
             ]))
         # The authors' names: ds2 feeds stage 1 (0-based), ds3 stage 2, ds4 stage 3.
         for stage in range(1, self.num_stages):
-            self.add_module(f'ds{stage + 1}',
-                            self.downsample_cls(dims[stage - 1], dims[stage], norm_cfg, act_cfg))
+            self.add_module(f'ds{stage + 1}', self.downsample_cls(
+                dims[stage - 1], dims[stage], norm_cfg, act_cfg, deploy=deploy))
+        self._freeze_stages()
 
     @classmethod
-    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
+    def _check_arch(cls, arch: dict) -> None:
         name = cls.__name__
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in cls.arch_settings:
-                raise ValueError(f'{name}: unknown arch {arch!r}; choose one of '
-                                 f'{sorted(cls.arch_settings)} or pass a dict with the keys '
-                                 f'{list(cls.arch_keys)}.')
-            return dict(cls.arch_settings[key])
-        if not isinstance(arch, dict):
-            raise TypeError(f'{name}: arch must be a str or a dict, got {type(arch).__name__}.')
-        missing = [k for k in cls.arch_keys if k not in arch]
-        unknown = [k for k in arch if k not in cls.arch_keys]
-        if missing or unknown:
-            raise ValueError(f'{name}: custom arch dict is missing {missing} / has unknown keys '
-                             f'{unknown}; it needs exactly {list(cls.arch_keys)}.')
-        for key in cls.arch_keys:
-            if key != 'head_dim' and len(arch[key]) != cls.num_stages:
-                raise ValueError(f'{name}: arch[{key!r}] needs {cls.num_stages} entries (one '
-                                 f'per stage), got {arch[key]!r}.')
+        cls.check_per_stage(arch, [k for k in cls.arch_keys if k != 'head_dim'], cls.num_stages)
+        head_dim = arch['head_dim']
+        if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim <= 0:
+            raise ValueError(f"{name}: arch['head_dim'] must be a positive int, got "
+                             f'{head_dim!r}.')
         for stage, dim in enumerate(arch['embed_dims']):
-            if dim % arch['head_dim']:
-                raise ValueError(f"{name}: embed_dims[{stage}]={dim} is not divisible by "
-                                 f"head_dim={arch['head_dim']}.")
+            if dim % head_dim:
+                raise ValueError(f'{name}: embed_dims[{stage}]={dim} is not divisible by '
+                                 f'head_dim={head_dim}.')
         for stage, kernel in enumerate(arch['kernel_sizes']):
             if kernel % 2 == 0:
                 raise ValueError(f'{name}: kernel_sizes[{stage}]={kernel} must be odd.')
-        return dict(arch)
-
-    def _parse_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        parsed = []
-        for index in out_indices:
-            normalised = index + self.num_stages if index < 0 else index
-            if not 0 <= normalised < self.num_stages:
-                raise ValueError(f'{type(self).__name__}: out_indices entry {index} is out of '
-                                 f'range for {self.num_stages} stages.')
-            parsed.append(normalised)
-        return tuple(sorted(set(parsed)))
 
     def _stage_modules(self, stage: int) -> List[nn.Module]:
         entry = self.patch_embed if stage == 0 else getattr(self, f'ds{stage + 1}')
@@ -268,21 +323,23 @@ class _HierarchicalAttentionNet(HybridBackbone):
             modules += self._stage_modules(stage)
         return modules
 
-
-    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        # non-reentrant checkpointing also saves memory when x itself needs no gradient
-        # (e.g. behind frozen stages) while the block's parameters do
-        if self.with_cp and self.training and torch.is_grad_enabled():
-            return cp.checkpoint(block, x, use_reentrant=False)
-        return block(x)
+    def _output_info(self) -> List[dict]:
+        info = []
+        for stage, depth in enumerate(self.arch['depths']):
+            entry = 'patch_embed' if stage == 0 else f'ds{stage + 1}'
+            info.append(dict(num_chs=self.embed_dims[stage], reduction=4 * 2**stage,
+                             module=f'blocks.{stage}' if depth else entry))
+        return info
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """``(B, in_channels, H, W)`` -> one ``(B, embed_dims[i], ceil(H / s), ceil(W / s))``
+        map per entry ``i`` of ``out_indices`` (``s = 4 * 2**i``), in stage order."""
         outs = []
         for stage in range(self.num_stages):
             entry, blocks = self._stage_modules(stage)
             x = entry(x)
             for block in blocks:
-                x = self._run_block(block, x)
+                x = self.run_block(block, x)
             if stage in self.out_indices:
                 outs.append(x)
         return tuple(outs)
@@ -302,25 +359,35 @@ _DOC_COMMON = """
       ``Dropout(0.2)`` before the linear layer is a training-only difference);
     - ``drop_path_rate`` defaults to 0.1 (the PVT training default the authors follow).
 
+    Deploy (:meth:`switch_to_deploy` or ``deploy=True``) folds every BatchNorm that is exact to
+    fold: after a conv (stem, IRB, downsamplers) or before a 1x1 conv (the pre-norm IRB
+    expansion, H-MHSA's ``norm`` into ``qkv`` and ``ds_norm`` into ``kv``). Not folded: H-MHSA's
+    ``grid_norm`` (it normalises a residual sum that the output reuses), and every GroupNorm
+    (HAT-Net's default; per-sample statistics), so HAT-Net folds only with a BN ``norm_cfg``.
+
     Args:
         arch (str | dict): ``'tiny'``, ``'small'``, ``'medium'``, ``'large'`` or a dict with the
             keys ``embed_dims``, ``head_dim``, ``expansions``, ``grid_sizes``, ``ds_ratios``,
             ``depths``, ``kernel_sizes`` (one entry per stage except the int ``head_dim``).
             Defaults to ``'tiny'``.
         in_channels (int): Input image channels. Defaults to 3.
-        out_indices (Sequence[int] | int): Stages to output (negative allowed).
-            Defaults to ``(0, 1, 2, 3)``.
+        out_indices (Sequence[int] | int): Stages to output: ints (negative count from the
+            end), no duplicates, at least one; outputs come in stage order whatever the order
+            given. Defaults to ``(0, 1, 2, 3)``.
         frozen_stages (int): -1 freezes nothing, 0 the stem (``patch_embed``), k the stem and
-            stages 0..k-1 with their downsamplers. Defaults to -1.
+            stages 0..k-1 with their downsamplers (eval mode, no gradient, from construction
+            on). Defaults to -1.
         norm_eval (bool): Keep BatchNorm layers in eval mode while training (no effect on
             GroupNorm). Defaults to False.
         norm_cfg (dict, optional): Norm config; ``None`` means {norm}.
         act_cfg (dict): Activation. Defaults to ``dict(type='SiLU', inplace=True)``.
         drop_rate (float): ``Dropout2d`` probability in attention and IRB. Defaults to 0.
-        drop_path_rate (float): Stochastic depth, linearly increasing over all blocks.
-            Defaults to 0.1.
+        drop_path_rate (float): Stochastic depth in ``[0, 1)``, linearly increasing over all
+            blocks. Defaults to 0.1.
         with_cp (bool): Gradient checkpointing per block (saves memory, costs a recompute).
             Defaults to False.
+        deploy (bool): Build the structure :meth:`switch_to_deploy` produces, so a folded
+            state dict loads strictly. Defaults to False.
         init_cfg (dict | list[dict], optional): Defaults to the authors' init: truncated normal
             (std 0.02, bias 0) for every conv and linear layer, 1/0 for norms.
 """

@@ -4,17 +4,15 @@
 Re-implemented from the paper's description only: no official code or weights exist, and this
 implementation is not verified against any. See :class:`TRTViT` for every choice made here.
 """
-import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule
 from mmengine.model.weight_init import constant_init
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmhybrid.models.layers.trt_blocks import MixBlockA, MixBlockB, MixBlockC, TRTBottleneck
-from mmhybrid.models.utils import switch_to_deploy as _fold_for_deploy
+from mmhybrid.models.layers.mixblock import (ConvBNAct, MixBlockA, MixBlockB, MixBlockC,
+                                             TRTBottleneck)
 from mmhybrid.registry import MODELS
 from .base_backbone import HybridBackbone
 
@@ -65,8 +63,13 @@ class TRTViT(HybridBackbone):
     * Stochastic depth rises linearly over all blocks; a MixBlock's Transformer and BottleNeck
       share the block's rate.
 
-    All of this is deploy-friendly: :meth:`switch_to_deploy` folds every conv + BN pair, and the
-    model exports to ONNX (opset >= 14) with no custom op.
+    All of this is deploy-friendly: :meth:`switch_to_deploy` folds every conv + BN pair (each
+    block's ``reparameterize()``, see :mod:`mmhybrid.models.layers.mixblock`), ``deploy=True``
+    builds the folded model directly (its state dict is the folded one), and the model exports
+    to ONNX (opset >= 14) with no custom op.
+
+    The BottleNeck and the MixBlocks live in :mod:`mmhybrid.models.layers.mixblock`: the
+    MixBlocks are plug-ins for other networks and the BottleNeck is one of their parts.
 
     Args:
         arch (str | dict): ``'a'``, ``'b'``, ``'c'``, ``'d'`` or a dict with the keys
@@ -77,7 +80,8 @@ class TRTViT(HybridBackbone):
             the paper's block-level ablation. Defaults to ``'MixBlockC'``.
         in_channels (int): Input image channels. Defaults to 3.
         out_indices (Sequence[int] | int): Which of stages 2-5 (0-3, strides 4/8/16/32) to return;
-            negative indices count from the end. Defaults to ``(3, )``.
+            negative indices count from the end, no duplicates. Outputs come in stage order
+            whatever the order given (``feature_info`` describes them). Defaults to ``(3, )``.
         frozen_stages (int): -1 freezes nothing, 0 the stem, ``i >= 1`` the stem and the first
             ``i`` of stages 2-5 (parameters frozen and kept in eval mode). Defaults to -1.
         norm_eval (bool): Keep all BatchNorm layers in eval mode while training (detection
@@ -89,6 +93,11 @@ class TRTViT(HybridBackbone):
             GELU. Defaults to ``dict(type='ReLU')``.
         zero_init_residual (bool): Zero the last BN of every BottleNeck at initialisation, so each
             residual branch starts as the identity. Defaults to True.
+        with_cp (bool): Gradient checkpointing of every block (stem aside) while training: less
+            memory, one more forward; outputs and gradients unchanged. Defaults to False.
+        deploy (bool): Build the folded inference structure (every conv + BN a conv with a
+            bias), into which a state dict saved after :meth:`switch_to_deploy` loads strictly.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation config. Defaults to Kaiming for
             convs, truncated normal (std 0.02) for linears and ones for norms.
 
@@ -120,7 +129,9 @@ class TRTViT(HybridBackbone):
                   kernel_sizes=[3, 3, 3, 3]),
     }
     _per_stage_keys = ('depths', 'channels', 'num_mix_blocks', 'sr_ratios', 'kernel_sizes')
-    _arch_defaults = dict(stem_channels=64, shrink_ratio=0.5)
+    #: Optional keys of an arch (preset or custom dict) and their values when not given.
+    arch_defaults = dict(stem_channels=64, shrink_ratio=0.5)
+    arch_keys = _per_stage_keys + tuple(arch_defaults)
     num_stages = 4
 
     def __init__(self,
@@ -134,36 +145,34 @@ class TRTViT(HybridBackbone):
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  act_cfg: dict = dict(type='ReLU'),
                  zero_init_residual: bool = True,
+                 with_cp: bool = False,
+                 deploy: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = [
                      dict(type='Kaiming', layer='Conv2d'),
                      dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
                      dict(type='Constant', layer=['_BatchNorm', 'LayerNorm'], val=1., bias=0.)
                  ]):
         super().__init__(init_cfg=init_cfg)
-        self.arch = self._parse_arch(arch)
+        self.arch = self.parse_arch(arch)
         if mix_block not in MIX_BLOCKS:
             raise ValueError(f'mix_block must be one of {sorted(MIX_BLOCKS)}, got {mix_block!r}.')
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_stages}], '
-                             f'got {frozen_stages!r}.')
-        if not 0. <= drop_path_rate < 1.:
-            raise ValueError(f'drop_path_rate must lie in [0, 1), got {drop_path_rate!r}.')
-        self.out_indices = self._parse_out_indices(out_indices)
-        self.frozen_stages = frozen_stages
+        self.frozen_stages = self.check_frozen_stages(frozen_stages)
+        self.out_indices = self.parse_out_indices(out_indices)
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
+        self.with_cp = with_cp
+        self.deploy = deploy
         self.mix_block = mix_block
-        self.deploy = False
 
         stem_channels = self.arch['stem_channels']
         self.stem = nn.Sequential(
-            ConvModule(in_channels, stem_channels // 2, 3, stride=2, padding=1,
-                       norm_cfg=norm_cfg, act_cfg=act_cfg),
-            ConvModule(stem_channels // 2, stem_channels, 3, padding=1,
-                       norm_cfg=norm_cfg, act_cfg=act_cfg))
+            ConvBNAct(in_channels, stem_channels // 2, 3, stride=2, padding=1,
+                      norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy),
+            ConvBNAct(stem_channels // 2, stem_channels, 3, padding=1,
+                      norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy))
 
         depths = self.arch['depths']
-        block_rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        block_rates = self.drop_path_rates(drop_path_rate, sum(depths))
         self.stages = nn.ModuleList()
         channels = stem_channels
         for stage_idx, depth in enumerate(depths):
@@ -177,60 +186,29 @@ class TRTViT(HybridBackbone):
                 if block_idx < first_mix:
                     block = TRTBottleneck(
                         channels, out_channels, kernel_size=kernel_size, stride=stride,
-                        drop_path_rate=rate, norm_cfg=norm_cfg, act_cfg=act_cfg)
+                        drop_path_rate=rate, norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy)
                 else:
                     block = MIX_BLOCKS[mix_block](
                         channels, out_channels, shrink_ratio=self.arch['shrink_ratio'],
                         sr_ratio=self.arch['sr_ratios'][stage_idx], kernel_size=kernel_size,
-                        stride=stride, drop_path_rate=rate, norm_cfg=norm_cfg, act_cfg=act_cfg)
+                        stride=stride, drop_path_rate=rate, norm_cfg=norm_cfg, act_cfg=act_cfg,
+                        deploy=deploy)
                 blocks.append(block)
                 channels = out_channels
             self.stages.append(nn.Sequential(*blocks))
-        self.out_channels = [self.arch['channels'][i] for i in self.out_indices]
         self._freeze_stages()
 
     @classmethod
-    def _parse_arch(cls, arch: Union[str, Dict]) -> Dict:
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in cls.arch_settings:
-                raise ValueError(f'Unknown TRT-ViT arch {arch!r}; choose one of '
-                                 f'{sorted(cls.arch_settings)} or pass a dict.')
-            return {**cls._arch_defaults, **copy.deepcopy(cls.arch_settings[key])}
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}.')
-        missing = [k for k in cls._per_stage_keys if k not in arch]
-        unknown = sorted(set(arch) - set(cls._per_stage_keys) - set(cls._arch_defaults))
-        if missing or unknown:
-            raise ValueError(
-                f'Custom TRT-ViT arch: missing keys {missing}, unknown keys {unknown}; a custom '
-                f'arch needs {list(cls._per_stage_keys)} (one value per stage 2-5) and may set '
-                f'{list(cls._arch_defaults)}.')
-        arch = {**cls._arch_defaults, **copy.deepcopy(arch)}
-        for key in cls._per_stage_keys:
-            value = arch[key]
-            if not isinstance(value, (list, tuple)) or len(value) != cls.num_stages:
-                raise ValueError(f'arch[{key!r}] must list {cls.num_stages} values (stages 2-5), '
-                                 f'got {value!r}.')
+    def _check_arch(cls, arch: dict) -> None:
+        cls.check_per_stage(arch, cls._per_stage_keys, cls.num_stages)
         for stage, (depth, num_mix) in enumerate(zip(arch['depths'], arch['num_mix_blocks'])):
             if depth < 1 or not 0 <= num_mix <= depth:
                 raise ValueError(f'Stage {stage + 2}: need depths >= 1 and 0 <= num_mix_blocks '
                                  f'<= depths, got depths={depth}, num_mix_blocks={num_mix}.')
-        return arch
 
-    def _parse_out_indices(self, out_indices: Union[Sequence[int], int]) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        if not isinstance(out_indices, (list, tuple)) or not out_indices:
-            raise TypeError(f'out_indices must be an int or a non-empty sequence of ints, '
-                            f'got {out_indices!r}.')
-        normalised = []
-        for index in out_indices:
-            if not -self.num_stages <= index < self.num_stages:
-                raise ValueError(f'out_indices entries must lie in [-{self.num_stages}, '
-                                 f'{self.num_stages - 1}] (stages 2-5), got {index}.')
-            normalised.append(index % self.num_stages)
-        return tuple(normalised)
+    def _output_info(self) -> List[dict]:
+        return [dict(num_chs=channels, reduction=2**(index + 2), module=f'stages.{index}')
+                for index, channels in enumerate(self.arch['channels'])]
 
     def _init_from_scratch(self) -> None:
         super()._init_from_scratch()
@@ -241,12 +219,13 @@ class TRTViT(HybridBackbone):
                     constant_init(module.conv3.norm, val=0., bias=0.)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """``(B, C, H, W)`` (any ``H, W``) -> maps of stages ``out_indices``, each
-        ``(B, channels[i], ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``."""
+        """``(B, C, H, W)`` (any ``H, W``) -> maps of stages ``out_indices`` in stage order,
+        each ``(B, channels[i], ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``."""
         x = self.stem(x)
         outs = []
         for index, stage in enumerate(self.stages):
-            x = stage(x)
+            for block in stage:
+                x = self.run_block(block, x)
             if index in self.out_indices:
                 outs.append(x)
         return tuple(outs)
@@ -255,11 +234,3 @@ class TRTViT(HybridBackbone):
         if self.frozen_stages < 0:
             return []
         return [self.stem] + list(self.stages[:self.frozen_stages])
-
-
-    def switch_to_deploy(self) -> None:
-        """Fold every conv + BN pair for inference (in place, idempotent, sets eval mode)."""
-        if self.deploy:
-            return
-        _fold_for_deploy(self)
-        self.deploy = True

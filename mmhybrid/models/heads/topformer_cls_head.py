@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 from mmpretrain.models.heads import ClsHead
 
+from mmhybrid.models.utils.deploy import fold_preceding_bn_into_linear
 from mmhybrid.registry import MODELS
 
 
@@ -17,10 +18,15 @@ class TopFormerClsHead(ClsHead):
     answers in hustvl/TopFormer#5/#17) show this head on the globally pooled output of the
     semantics extractor (``head.bn.*``, ``head.l.*``), which these names keep.
 
+    :meth:`reparameterize` folds the (inference-mode) norm into the linear layer; ``deploy=True``
+    builds that structure (``bn`` is ``nn.Identity``, keys ``l.weight``/``l.bias`` only). The
+    fold is exact in eval mode, where the dropout between the two is the identity.
+
     Args:
         num_classes (int): Number of classes.
         in_channels (int): Pooled feature channels (208 / 296 / 384 for T / S / B).
         dropout_rate (float): Dropout between the norm and the linear layer. Defaults to 0.
+        deploy (bool): Build the folded structure (no norm). Defaults to False.
         init_cfg (dict, optional): Defaults to ``Normal(std=0.01)`` for the linear layer.
         **kwargs: ``loss``, ``topk``, ``cal_acc`` of :class:`mmpretrain.models.heads.ClsHead`.
 
@@ -36,6 +42,7 @@ class TopFormerClsHead(ClsHead):
                  num_classes: int,
                  in_channels: int,
                  dropout_rate: float = 0.,
+                 deploy: bool = False,
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
                  **kwargs):
         super().__init__(init_cfg=init_cfg, **kwargs)
@@ -43,7 +50,8 @@ class TopFormerClsHead(ClsHead):
             raise ValueError(f'num_classes={num_classes} must be a positive integer')
         self.num_classes = num_classes
         self.in_channels = in_channels
-        self.bn = nn.BatchNorm1d(in_channels)
+        self.deploy = deploy
+        self.bn = nn.Identity() if deploy else nn.BatchNorm1d(in_channels)
         self.dropout = nn.Dropout(dropout_rate) if dropout_rate > 0 else nn.Identity()
         self.l = nn.Linear(in_channels, num_classes)  # noqa: E741 (the authors' key name)
 
@@ -59,12 +67,10 @@ class TopFormerClsHead(ClsHead):
         return self.l(self.dropout(self.pre_logits(feats)))
 
     @torch.no_grad()
-    def switch_to_deploy(self) -> None:
+    def reparameterize(self) -> None:
         """Fold the (inference-mode) ``BatchNorm1d`` into the linear layer. Idempotent."""
-        if isinstance(self.bn, nn.Identity):
+        if self.deploy:
             return
-        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
-        shift = self.bn.bias - self.bn.running_mean * scale
-        self.l.bias.add_(self.l.weight @ shift)
-        self.l.weight.mul_(scale)
+        fold_preceding_bn_into_linear(self.bn, self.l)
         self.bn = nn.Identity()
+        self.deploy = True

@@ -12,9 +12,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.registry import MODELS
 from ..utils import crop_to, pad_to_multiple
+from ..utils.deploy import fold_preceding_bn_into_pointwise_conv
 
 
 @MODELS.register_module()
@@ -45,10 +47,13 @@ class HMHSA(BaseModule):
 
     **Plug-in use.** The class is an mmcv plug-in (``in_channels`` is the first argument and
     ``add_identity`` defaults to True, like mmcv's ``NonLocal2d``/``GeneralizedAttention``), so a
-    stock mmdet/mmseg ``ResNet`` can insert it::
+    stock mmdet/mmseg ``ResNet`` inserts it through ``plugins=`` (see the second example and
+    ``configs/hatnet/resnet50-hmhsa_8xb32_in1k.py``).
 
-        plugins=[dict(cfg=dict(type='mmhybrid.HMHSA', head_dim=64, grid_size=7, ds_ratio=2),
-                      stages=(False, False, True, False), position='after_conv2')]
+    **Deploy.** :meth:`reparameterize` (or ``deploy=True``) folds a BatchNorm ``norm`` into the
+    1x1 ``qkv`` and ``ds_norm`` into the 1x1 ``kv`` that consume them (exact: no padding or
+    grouping in between). ``grid_norm`` is not folded: it normalises ``x + local``, which the
+    output reuses as a residual. GroupNorm/LayerNorm-style norms are never folded.
 
     Args:
         in_channels (int): Channels of the input (and output) map.
@@ -67,6 +72,9 @@ class HMHSA(BaseModule):
         with_proj_norm (bool): Create the norm ``proj_norm`` that HAT-Net's checkpoints contain
             but its forward never uses. It takes no part in the computation (it receives no
             gradient; DDP then needs ``find_unused_parameters=True``). Defaults to False.
+        deploy (bool): Build the folded structure of :meth:`reparameterize` (BatchNorm
+            ``norm``/``ds_norm`` replaced by ``Identity``), so a folded state dict loads
+            strictly. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation config. Defaults to truncated
             normal (std 0.02, bias 0) for the convs and 1/0 for the norms, as the authors do.
 
@@ -76,6 +84,18 @@ class HMHSA(BaseModule):
         >>> attn = HMHSA(64, head_dim=32, grid_size=8, ds_ratio=4)
         >>> attn(torch.rand(2, 64, 30, 45)).shape
         torch.Size([2, 64, 30, 45])
+
+    Example (plugged into a stock ResNet bottleneck, after its 3x3 conv):
+        >>> import torch
+        >>> import mmhybrid.models  # registers 'mmhybrid.HMHSA'
+        >>> from mmdet.models.backbones.resnet import Bottleneck
+        >>> plugin = dict(cfg=dict(type='mmhybrid.HMHSA', head_dim=64, grid_size=7, ds_ratio=2),
+        ...               position='after_conv2')
+        >>> block = Bottleneck(1024, 256, plugins=[plugin]).eval()
+        >>> type(block.hmhsa).__name__, block.hmhsa.in_channels
+        ('HMHSA', 256)
+        >>> block(torch.rand(1, 1024, 14, 14)).shape
+        torch.Size([1, 1024, 14, 14])
     """
 
     _abbr_ = 'hmhsa'  # mmcv's build_plugin_layer names the module `hmhsa{postfix}`
@@ -89,6 +109,7 @@ class HMHSA(BaseModule):
                  drop_rate: float = 0.,
                  add_identity: bool = True,
                  with_proj_norm: bool = False,
+                 deploy: bool = False,
                  init_cfg: Optional[dict] = [
                      dict(type='TruncNormal', layer='Conv2d', std=.02, bias=0.),
                      dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'], val=1., bias=0.)
@@ -108,8 +129,9 @@ class HMHSA(BaseModule):
         self.ds_ratio = ds_ratio
         self.add_identity = add_identity
 
-        # Norms are registered before the convs: switch_to_deploy's generic conv+BN pass folds a
-        # BN into the conv registered just before it, and none of these norms follows a conv.
+        # reparameterize() names its pairs; the norms stay registered before the convs only
+        # because mmhybrid.models.utils.switch_to_deploy ends with mmcv's order-based conv+BN
+        # pass over the whole model, which must not pair the unfoldable grid_norm with a conv.
         self.norm = build_norm_layer(norm_cfg, in_channels)[1]
         if with_proj_norm:
             # Present in HAT-Net's checkpoints, never used by its forward.
@@ -125,6 +147,17 @@ class HMHSA(BaseModule):
             self.pool = nn.AvgPool2d(ds_ratio, stride=ds_ratio, ceil_mode=True)
             self.q = nn.Conv2d(in_channels, in_channels, 1)
             self.kv = nn.Conv2d(in_channels, in_channels * 2, 1)
+        if deploy:
+            self.reparameterize()
+
+    def reparameterize(self) -> None:
+        """Fold a BatchNorm ``norm`` into ``qkv`` and ``ds_norm`` into ``kv`` (each then
+        ``Identity``), in place; idempotent. ``grid_norm`` and non-BatchNorm norms are kept."""
+        pairs = [('norm', 'qkv')] + ([('ds_norm', 'kv')] if self.grid_size > 1 else [])
+        for norm, conv in pairs:
+            if isinstance(getattr(self, norm), _BatchNorm):
+                fold_preceding_bn_into_pointwise_conv(getattr(self, norm), getattr(self, conv))
+                setattr(self, norm, nn.Identity())
 
     def _window_attention(self, qkv: torch.Tensor) -> torch.Tensor:
         """Attention inside ``grid_size x grid_size`` windows.

@@ -8,7 +8,9 @@ An :class:`LGLBlock` is a :class:`LocalAgg` (depthwise-convolutional local aggre
 by a :class:`SelfAttnBlock` whose :class:`GlobalSparseAttn` lets one token per ``r x r`` cell
 attend to the other delegates and spreads the result back with a depthwise transposed conv
 (``LocalProp``). All blocks take and return NCHW maps, so they can be dropped into any
-convolutional backbone (``type='mmhybrid.LGLBlock'``).
+convolutional backbone (``type='mmhybrid.LGLBlock'``). For inference, ``reparameterize()``
+folds the BatchNorms and the positional-conv identities with the shared arithmetic of
+:mod:`mmhybrid.models.utils.deploy`; ``deploy=True`` builds the folded structure directly.
 
 Attribute names (``LocalAgg``, ``SelfAttn``, ``LocalProp``) keep the authors' capitalised
 spelling so that checkpoints in their layout load with a plain key rename.
@@ -24,39 +26,13 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models.utils import crop_to
+from mmhybrid.models.utils.deploy import (fold_identity_into_depthwise_conv,
+                                          fold_preceding_bn_into_pointwise_conv)
 from mmhybrid.registry import MODELS
 
 
 def _drop_path_or_identity(rate: float) -> nn.Module:
     return DropPath(rate) if rate > 0. else nn.Identity()
-
-
-@torch.no_grad()
-def _fold_preceding_bn_into_pointwise_conv(bn: _BatchNorm, conv: nn.Conv2d) -> None:
-    """Fold ``bn`` into the 1x1 ``conv`` that consumes its output: ``conv(bn(x)) == conv'(x)``.
-
-    With ``bn(x) = x * s + t`` per input channel, ``W' = W * s`` and ``b' = b + W @ t``. Exact for
-    an ungrouped 1x1 conv without padding (no zero padding would have to pass through the BN).
-    """
-    assert conv.kernel_size == (1, 1) and conv.groups == 1 and conv.padding == (0, 0)
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias - bn.running_mean * scale
-    weight = conv.weight
-    bias = conv.bias if conv.bias is not None else weight.new_zeros(weight.shape[0])
-    new_bias = bias + weight[:, :, 0, 0] @ shift
-    conv.weight.copy_(weight * scale.view(1, -1, 1, 1))
-    if conv.bias is None:
-        conv.bias = nn.Parameter(new_bias)
-    else:
-        conv.bias.copy_(new_bias)
-
-
-@torch.no_grad()
-def _fold_identity_into_depthwise_conv(conv: nn.Conv2d) -> None:
-    """Make ``conv'(x) == x + conv(x)`` for a depthwise, odd-kernel, 'same'-padded conv."""
-    kh, kw = conv.kernel_size
-    assert conv.groups == conv.in_channels == conv.out_channels and kh % 2 == kw % 2 == 1
-    conv.weight[:, 0, kh // 2, kw // 2] += 1.
 
 
 class ConvMlp(nn.Module):
@@ -100,8 +76,12 @@ class LocalAgg(BaseModule):
         x = x + drop_path(conv2(attn(conv1(norm1(x)))))        # BN, 1x1, 5x5 depthwise, 1x1
         x = x + drop_path(mlp(norm2(x)))                       # BN, 1x1 -> act -> 1x1
 
-    :meth:`switch_to_deploy` folds both BatchNorms into the following 1x1 convs and the identity
-    of the first update into ``pos_embed``.
+    :meth:`reparameterize` folds both BatchNorms into the 1x1 convs that consume their outputs
+    (``norm1`` into ``conv1``, ``norm2`` into ``mlp.fc1``; both convs already have a bias) and the
+    identity of the first update into ``pos_embed``. The folded structure, which
+    ``deploy=True`` builds directly, is the same module with ``norm1``/``norm2`` replaced by
+    ``nn.Identity()`` (their state-dict entries vanish; no key is added) and a forward without
+    the first residual addition.
 
     Args:
         embed_dims (int): Channels C.
@@ -109,7 +89,9 @@ class LocalAgg(BaseModule):
         drop_rate (float): Dropout after each MLP layer. Defaults to 0.
         drop_path_rate (float): Stochastic depth of the two residual branches. Defaults to 0.
         norm_cfg (dict): The two norms (BatchNorm in the paper). Defaults to ``dict(type='BN')``.
+            Only a BatchNorm can be folded (``deploy=True`` / :meth:`reparameterize`).
         act_cfg (dict): MLP activation. Defaults to ``dict(type='GELU')``.
+        deploy (bool): Build the folded inference structure. Defaults to False.
         init_cfg (dict, optional): Initialisation config.
 
     Shape:
@@ -118,20 +100,27 @@ class LocalAgg(BaseModule):
 
     def __init__(self, embed_dims: int, mlp_ratio: float = 4., drop_rate: float = 0.,
                  drop_path_rate: float = 0., norm_cfg: dict = dict(type='BN'),
-                 act_cfg: dict = dict(type='GELU'), init_cfg: Optional[dict] = None):
+                 act_cfg: dict = dict(type='GELU'), deploy: bool = False,
+                 init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        # Registration order matters: no BatchNorm may directly follow a Conv2d among these
-        # children, or mmcv's generic ``fuse_conv_bn`` would fold it into the wrong conv
-        # (both norms act on the *input* of the following conv, not on a conv's output).
+        # Both norms act on the *input* of the following 1x1 conv, not on a conv's output. They
+        # are registered before the convs so that mmcv's generic conv+BN pass (which pairs a
+        # BatchNorm with the Conv2d registered just before it, and which stock parts of a task
+        # model still go through) never folds them into the wrong conv.
         self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        if deploy:
+            if not isinstance(self.norm1, _BatchNorm):
+                raise ValueError(f'LocalAgg(deploy=True) folds its norms, which needs a '
+                                 f'BatchNorm norm_cfg, got {norm_cfg!r}.')
+            self.norm1, self.norm2 = nn.Identity(), nn.Identity()
         self.pos_embed = nn.Conv2d(embed_dims, embed_dims, 3, padding=1, groups=embed_dims)
         self.conv1 = nn.Conv2d(embed_dims, embed_dims, 1)
         self.attn = nn.Conv2d(embed_dims, embed_dims, 5, padding=2, groups=embed_dims)
         self.conv2 = nn.Conv2d(embed_dims, embed_dims, 1)
         self.mlp = ConvMlp(embed_dims, int(embed_dims * mlp_ratio), act_cfg, drop_rate)
         self.drop_path = _drop_path_or_identity(drop_path_rate)
-        self.deploy = False
+        self.deploy = deploy
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pos_embed(x) if self.deploy else x + self.pos_embed(x)
@@ -139,16 +128,24 @@ class LocalAgg(BaseModule):
         x = x + self.drop_path(self.mlp(self.norm2(x)))
         return x
 
-    def switch_to_deploy(self) -> None:
+    @torch.no_grad()
+    def reparameterize(self) -> None:
         """Fold ``norm1`` into ``conv1``, ``norm2`` into ``mlp.fc1`` and the CPE identity into
-        ``pos_embed`` (inference only: uses the BN running statistics). Idempotent."""
+        ``pos_embed``, in place (inference only: uses the BN running statistics). Idempotent.
+
+        Raises:
+            ValueError: the norms are not BatchNorms (nothing exact to fold).
+        """
         if self.deploy:
             return
-        _fold_preceding_bn_into_pointwise_conv(self.norm1, self.conv1)
-        _fold_preceding_bn_into_pointwise_conv(self.norm2, self.mlp.fc1)
-        _fold_identity_into_depthwise_conv(self.pos_embed)
-        self.norm1 = nn.Identity()
-        self.norm2 = nn.Identity()
+        for norm in (self.norm1, self.norm2):
+            if not isinstance(norm, _BatchNorm):
+                raise ValueError(f'LocalAgg.reparameterize folds BatchNorms only, got '
+                                 f'{type(norm).__name__}.')
+        fold_preceding_bn_into_pointwise_conv(self.norm1, self.conv1)
+        fold_preceding_bn_into_pointwise_conv(self.norm2, self.mlp.fc1)
+        fold_identity_into_depthwise_conv(self.pos_embed)
+        self.norm1, self.norm2 = nn.Identity(), nn.Identity()
         self.deploy = True
 
 
@@ -256,6 +253,8 @@ class SelfAttnBlock(BaseModule):
         norm_cfg (dict): The two pre-norms. Defaults to ``dict(type='LN', eps=1e-6)``.
         attn_norm_cfg (dict): Norm after ``LocalProp``. Defaults to ``dict(type='LN', eps=1e-5)``.
         act_cfg (dict): MLP activation. Defaults to ``dict(type='GELU')``.
+        deploy (bool): Build the folded inference structure (see :meth:`reparameterize`; same
+            modules and state-dict keys, the identity lives in ``pos_embed``). Defaults to False.
         init_cfg (dict, optional): Initialisation config.
 
     Shape:
@@ -267,7 +266,8 @@ class SelfAttnBlock(BaseModule):
                  attn_drop_rate: float = 0., drop_path_rate: float = 0.,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  attn_norm_cfg: dict = dict(type='LN', eps=1e-5),
-                 act_cfg: dict = dict(type='GELU'), init_cfg: Optional[dict] = None):
+                 act_cfg: dict = dict(type='GELU'), deploy: bool = False,
+                 init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.pos_embed = nn.Conv2d(embed_dims, embed_dims, 3, padding=1, groups=embed_dims)
         self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
@@ -277,7 +277,7 @@ class SelfAttnBlock(BaseModule):
         self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.mlp = TokenMlp(embed_dims, int(embed_dims * mlp_ratio), act_cfg, drop_rate)
         self.drop_path = _drop_path_or_identity(drop_path_rate)
-        self.deploy = False
+        self.deploy = deploy
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pos_embed(x) if self.deploy else x + self.pos_embed(x)
@@ -287,10 +287,12 @@ class SelfAttnBlock(BaseModule):
         x = x + self.drop_path(self.mlp(self.norm2(x)))
         return x.transpose(1, 2).reshape(batch, channels, height, width)
 
-    def switch_to_deploy(self) -> None:
-        """Fold the identity of the positional-conv residual into ``pos_embed``. Idempotent."""
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Fold the identity of the positional-conv residual into ``pos_embed``, in place.
+        Idempotent."""
         if not self.deploy:
-            _fold_identity_into_depthwise_conv(self.pos_embed)
+            fold_identity_into_depthwise_conv(self.pos_embed)
             self.deploy = True
 
 
@@ -312,6 +314,9 @@ class LGLBlock(BaseModule):
         drop_path_rate (float): Stochastic depth, shared by both sub-blocks. Defaults to 0.
         norm_cfg (dict): BatchNorms of :class:`LocalAgg`. Defaults to ``dict(type='BN')``.
         act_cfg (dict): MLP activation. Defaults to ``dict(type='GELU')``.
+        deploy (bool): Build the folded inference structure of both sub-blocks (see
+            :meth:`reparameterize`), into which a folded state dict loads strictly. Defaults
+            to False.
         init_cfg (dict, optional): Initialisation config.
 
     Shape:
@@ -324,6 +329,26 @@ class LGLBlock(BaseModule):
         ...                           sr_ratio=2))
         >>> block(torch.rand(1, 64, 15, 20)).shape
         torch.Size([1, 64, 15, 20])
+
+        Plugged into a stock network: an LGL bottleneck appended to the third stage of
+        torchvision's ResNet-18 (256 channels, stride 16). For inference the free function
+        :func:`~mmhybrid.models.utils.switch_to_deploy` folds the block (its
+        :meth:`reparameterize`) and the ResNet's own conv+BN pairs:
+
+        >>> import torch.nn as nn
+        >>> from torchvision.models import resnet18
+        >>> from mmhybrid.models.layers import LGLBlock
+        >>> from mmhybrid.models.utils import switch_to_deploy
+        >>> net = resnet18(num_classes=10)
+        >>> net.layer3 = nn.Sequential(net.layer3, LGLBlock(256, num_heads=4, sr_ratio=2))
+        >>> x = torch.rand(2, 3, 96, 80)
+        >>> net(x).shape
+        torch.Size([2, 10])
+        >>> with torch.no_grad():
+        ...     expected = net.eval()(x)
+        ...     folded = switch_to_deploy(net)(x)
+        >>> torch.allclose(folded, expected, atol=1e-4)
+        True
     """
 
     def __init__(self, embed_dims: int, num_heads: int, sr_ratio: int = 1, mlp_ratio: float = 4.,
@@ -331,17 +356,32 @@ class LGLBlock(BaseModule):
                  qk_scale: Optional[float] = None, drop_rate: float = 0.,
                  attn_drop_rate: float = 0., drop_path_rate: float = 0.,
                  norm_cfg: dict = dict(type='BN'), act_cfg: dict = dict(type='GELU'),
-                 init_cfg: Optional[dict] = None):
+                 deploy: bool = False, init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if with_local_agg is None:
             with_local_agg = sr_ratio > 1
         self.LocalAgg = LocalAgg(
             embed_dims, mlp_ratio=mlp_ratio, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
-            norm_cfg=norm_cfg, act_cfg=act_cfg) if with_local_agg else nn.Identity()
+            norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy) if with_local_agg else nn.Identity()
         self.SelfAttn = SelfAttnBlock(
             embed_dims, num_heads, sr_ratio=sr_ratio, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
             qk_scale=qk_scale, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-            drop_path_rate=drop_path_rate, act_cfg=act_cfg)
+            drop_path_rate=drop_path_rate, act_cfg=act_cfg, deploy=deploy)
+        self.deploy = deploy
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.SelfAttn(self.LocalAgg(x))
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Fold both sub-blocks for inference, in place (:meth:`LocalAgg.reparameterize`:
+        its two BatchNorms into ``conv1``/``mlp.fc1`` and the CPE identity into ``pos_embed``;
+        :meth:`SelfAttnBlock.reparameterize`: the CPE identity). Uses the BN running statistics;
+        idempotent. The result equals ``LGLBlock(..., deploy=True)`` loaded with its state
+        dict."""
+        if self.deploy:
+            return
+        if isinstance(self.LocalAgg, LocalAgg):
+            self.LocalAgg.reparameterize()
+        self.SelfAttn.reparameterize()
+        self.deploy = True

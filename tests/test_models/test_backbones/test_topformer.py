@@ -6,8 +6,9 @@ import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models import TopFormer
-from mmhybrid.models.layers.topformer_layers import (TopFormerAttention, TopFormerPyramidPoolAgg,
-                                                     TopFormerSemanticsInjection)
+from mmhybrid.models.backbones.topformer import (TopFormerAttention, TopFormerConv2dBN,
+                                                 TopFormerPyramidPoolAgg,
+                                                 TopFormerSemanticsInjection)
 from mmhybrid.models.utils import switch_to_deploy
 
 
@@ -43,7 +44,10 @@ def test_tiny_structure_and_key_names():
     model = TopFormer('tiny')
     assert model.tap_channels == (16, 32, 64, 96)
     assert model.embed_dims == 208
-    assert model.out_channels == (16, 128, 128, 128)
+    assert [info['num_chs'] for info in model._output_info()] == [16, 128, 128, 128]
+    assert model.feature_info == [dict(num_chs=128, reduction=8, module='SIM.1'),
+                                  dict(num_chs=128, reduction=16, module='SIM.2'),
+                                  dict(num_chs=128, reduction=32, module='SIM.3')]
     keys = set(model.state_dict())
     for key in ['tpm.stem.0.c.weight', 'tpm.stem.0.bn.running_var',
                 'tpm.layer1.conv.0.c.weight', 'tpm.layer1.conv.2.bn.weight',
@@ -116,6 +120,29 @@ def test_out_indices_for_detection_and_errors():
         TopFormer('tiny', out_indices=(4, ))
     with pytest.raises(ValueError, match='out of range'):
         TopFormer('tiny', mode='global', out_indices=5)
+    with pytest.raises(ValueError, match='names an output twice'):
+        TopFormer('tiny', out_indices=(1, -3))
+    with pytest.raises(TypeError, match='out_indices'):
+        TopFormer('tiny', out_indices='1')
+
+
+@pytest.mark.parametrize('mode,out_indices,channels,strides,modules', [
+    ('dense', (3, 0), [16, 128], [4, 32], ['tpm.layer3', 'SIM.3']),
+    ('global', (4, -5, 2), [16, 64, 208], [4, 16, 64], ['tpm.layer3', 'tpm.layer7', 'trans']),
+])
+def test_outputs_in_candidate_order_and_feature_info(mode, out_indices, channels, strides,
+                                                     modules):
+    """Outputs come in candidate order whatever the order of out_indices (it used to follow
+    the caller's order); feature_info describes output i."""
+    model = TopFormer('tiny', mode=mode, out_indices=out_indices).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 130, 70))
+    assert [o.shape[1] for o in outs] == channels
+    assert [info['num_chs'] for info in model.feature_info] == channels
+    assert [info['reduction'] for info in model.feature_info] == strides
+    assert [info['module'] for info in model.feature_info] == modules
+    for out, stride in zip(outs, strides):
+        assert tuple(out.shape[2:]) == (-(-130 // stride), -(-70 // stride))
 
 
 def test_global_mode_for_classification():
@@ -124,7 +151,7 @@ def test_global_mode_for_classification():
     assert not any(k.startswith('SIM') for k in model.state_dict())
     (semantics, ) = model(torch.rand(2, 3, 224, 224))
     assert tuple(semantics.shape) == (2, 208, 4, 4)
-    all_outs = TopFormer('tiny', mode='global', out_indices=range(5)).eval()(
+    all_outs = TopFormer('tiny', mode='global', out_indices=(0, 1, 2, 3, 4)).eval()(
         torch.rand(1, 3, 64, 64))
     assert [o.shape[1] for o in all_outs] == [16, 32, 64, 96, 208]
     with pytest.raises(ValueError, match='mode must be one of'):
@@ -137,11 +164,11 @@ def test_custom_arch_and_validation():
     model = TopFormer(arch)
     outs = model(torch.rand(1, 3, 64, 64))
     assert [tuple(o.shape) for o in outs] == [(1, 16, 8, 8), (1, 32, 4, 4)]
-    with pytest.raises(ValueError, match=r"misses \['num_heads'\]"):
+    with pytest.raises(ValueError, match=r"missing \['num_heads'\]"):
         TopFormer({k: v for k, v in arch.items() if k != 'num_heads'})
-    with pytest.raises(ValueError, match='Unknown keys'):
+    with pytest.raises(ValueError, match=r"unknown \['channels'\]"):
         TopFormer({**arch, 'channels': [1]})
-    with pytest.raises(ValueError, match='Unknown TopFormer arch'):
+    with pytest.raises(ValueError, match=r"unknown arch 'huge'; choose one of \['base', "):
         TopFormer('huge')
     with pytest.raises(ValueError, match='last tap index'):
         TopFormer({**arch, 'tap_indices': [0, 1]})
@@ -204,6 +231,73 @@ def test_frozen_stages_and_norm_eval():
     model = TopFormer('tiny', norm_eval=True).train()
     assert all(not m.training for m in model.modules() if isinstance(m, _BatchNorm))
     assert model.trans.training
+
+
+def test_constructor_validation():
+    with pytest.raises(ValueError, match='frozen_stages'):
+        TopFormer('tiny', frozen_stages=1.5)
+    with pytest.raises(ValueError, match='frozen_stages'):
+        TopFormer('tiny', mode='global', frozen_stages=5)
+    with pytest.raises(ValueError, match=r'drop_path_rate must be a number in \[0, 1\)'):
+        TopFormer('tiny', drop_path_rate=1.0)
+    with pytest.raises(ValueError, match='drop_path_rate'):
+        TopFormer('tiny', drop_path_rate=-0.1)
+
+
+def test_frozen_stages_apply_at_construction():
+    model = TopFormer('tiny', frozen_stages=0)  # no .train() call
+    assert not model.tpm.stem.training and not model.tpm.layer3.training
+    assert all(not p.requires_grad for p in model.tpm.layer3.parameters())
+    assert all(p.requires_grad for p in model.tpm.layer4.parameters())
+
+
+def test_conv2d_bn_reparameterize_and_deploy_flag():
+    block = randomise_bn(TopFormerConv2dBN(4, 6, 3, 2, 1, groups=2)).eval()
+    x = torch.randn(2, 4, 9, 7)
+    with torch.no_grad():
+        expected = block(x)
+        block.reparameterize()
+        block.reparameterize()  # idempotent
+        torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-5)
+    assert isinstance(block.bn, nn.Identity) and block.c.bias is not None
+    fresh = TopFormerConv2dBN(4, 6, 3, 2, 1, groups=2, deploy=True)
+    assert set(fresh.state_dict()) == {'c.weight', 'c.bias'}
+    fresh.load_state_dict(block.state_dict(), strict=True)
+    torch.testing.assert_close(fresh.eval()(x), block(x), rtol=0, atol=0)
+
+
+def test_injection_reparameterize():
+    sim = randomise_bn(TopFormerSemanticsInjection(6, 4, 8)).eval()
+    x_local, x_global = torch.randn(1, 6, 7, 9), torch.randn(1, 4, 2, 3)
+    with torch.no_grad():
+        expected = sim(x_local, x_global)
+        sim.reparameterize()
+        torch.testing.assert_close(sim(x_local, x_global), expected, rtol=1e-5, atol=1e-5)
+    assert not any(isinstance(m, _BatchNorm) for m in sim.modules())
+    fresh = TopFormerSemanticsInjection(6, 4, 8, deploy=True).eval()
+    fresh.load_state_dict(sim.state_dict(), strict=True)
+    torch.testing.assert_close(fresh(x_local, x_global), sim(x_local, x_global))
+
+
+@pytest.mark.parametrize('mode', ['dense', 'global'])
+def test_switch_to_deploy_method_and_deploy_flag(mode):
+    """The backbone's own switch_to_deploy() folds every BN; TopFormer(deploy=True) loads the
+    folded state dict strictly and reproduces the folded outputs."""
+    model = randomise_bn(TopFormer('tiny', mode=mode)).eval()
+    x = torch.rand(1, 3, 96, 70)
+    with torch.no_grad():
+        expected = model(x)
+        model.switch_to_deploy()
+        outs = model(x)
+    assert model.deploy
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+    for out, ref in zip(outs, expected):
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+    fresh = TopFormer('tiny', mode=mode, deploy=True).eval()
+    fresh.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        for out, ref in zip(fresh(x), outs):
+            torch.testing.assert_close(out, ref, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize('mode', ['dense', 'global'])

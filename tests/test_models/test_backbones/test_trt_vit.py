@@ -1,18 +1,20 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""TRT-ViT backbone: sizes, shapes at any input size, API (out_indices, freezing, norm_eval,
-drop path, init), conv+BN folding and ONNX Runtime parity.
+"""TRT-ViT backbone: sizes, shapes at any input size, API (out_indices, feature_info, freezing,
+norm_eval, drop path, init, with_cp), conv+BN folding, ``deploy=True`` and ONNX Runtime parity.
 
 TRT-ViT has no official code; the parameter counts pinned here are those of this project's
 documented re-implementation (see the TRTViT docstring), with TRT-ViT-C sized to the ~65-67 M
 backbone implied by the paper's downstream tables.
 """
+import io
+
 import pytest
 import torch
 import torch.nn as nn
 
 from mmhybrid.models.backbones.trt_vit import TRTViT
-from mmhybrid.models.layers.trt_blocks import (MixBlockA, MixBlockB, MixBlockC, TRTBottleneck,
-                                               TRTTransformerBlock)
+from mmhybrid.models.layers.mixblock import (MixBlockA, MixBlockB, MixBlockC, TRTBottleneck,
+                                             TRTTransformerBlock)
 
 #: A small arch with every structural feature of the real ones: BottleNeck-only stages, a stage
 #: ending with MixBlocks (C/D stage 4), a MixBlock-only stage that downsamples (stage 5).
@@ -71,7 +73,11 @@ def test_full_size_forward_all_outputs():
         outs = model(torch.rand(1, 3, 64, 64))
     assert [tuple(o.shape) for o in outs] == [(1, 256, 16, 16), (1, 512, 8, 8),
                                               (1, 1024, 4, 4), (1, 1024, 2, 2)]
-    assert model.out_channels == [256, 512, 1024, 1024]
+    assert model.feature_info == [
+        dict(num_chs=256, reduction=4, module='stages.0'),
+        dict(num_chs=512, reduction=8, module='stages.1'),
+        dict(num_chs=1024, reduction=16, module='stages.2'),
+        dict(num_chs=1024, reduction=32, module='stages.3')]
 
 
 @pytest.mark.parametrize('size', [(65, 47), (50, 37), (32, 32), (33, 100), (16, 9)])
@@ -87,28 +93,34 @@ def test_any_input_size(size):
 
 
 def test_out_indices():
+    """Outputs, ``out_indices`` and ``feature_info`` all in stage order, whatever the order
+    given (before issue 11, ``out_indices``/``out_channels`` kept the caller's order while the
+    outputs came in stage order)."""
     model = TRTViT(arch=TINY_ARCH, out_indices=(-1, 1))
-    assert model.out_indices == (3, 1)
-    assert model.out_channels == [128, 64]
+    assert model.out_indices == (1, 3)
+    assert [i['num_chs'] for i in model.feature_info] == [64, 128]
+    assert [i['module'] for i in model.feature_info] == ['stages.1', 'stages.3']
     outs = model(torch.rand(1, 3, 64, 64))
-    # Returned in stage order.
     assert [o.shape[1] for o in outs] == [64, 128]
     assert TRTViT(arch=TINY_ARCH, out_indices=2).out_indices == (2, )
     with pytest.raises(ValueError, match='out_indices'):
         TRTViT(arch=TINY_ARCH, out_indices=(4, ))
-    with pytest.raises(TypeError, match='out_indices'):
-        TRTViT(arch=TINY_ARCH, out_indices=())
+    with pytest.raises(ValueError, match='twice'):
+        TRTViT(arch=TINY_ARCH, out_indices=(1, -3))
+    for bad in ((), '1', (1.0, ), (True, )):
+        with pytest.raises(TypeError, match='out_indices'):
+            TRTViT(arch=TINY_ARCH, out_indices=bad)
 
 
 def test_arch_validation():
     with pytest.raises(ValueError, match="choose one of \\['a', 'b', 'c', 'd'\\]"):
         TRTViT(arch='e')
     bad = {k: v for k, v in TINY_ARCH.items() if k != 'sr_ratios'}
-    with pytest.raises(ValueError, match=r"missing keys \['sr_ratios'\]"):
+    with pytest.raises(ValueError, match=r"missing \['sr_ratios'\], unknown \[\]"):
         TRTViT(arch=bad)
-    with pytest.raises(ValueError, match=r"unknown keys \['width'\]"):
+    with pytest.raises(ValueError, match=r"missing \[\], unknown \['width'\]"):
         TRTViT(arch={**TINY_ARCH, 'width': 3})
-    with pytest.raises(ValueError, match='must list 4 values'):
+    with pytest.raises(ValueError, match=r"arch\['depths'\] needs 4 entries"):
         TRTViT(arch={**TINY_ARCH, 'depths': [1, 1, 1]})
     with pytest.raises(ValueError, match='num_mix_blocks'):
         TRTViT(arch={**TINY_ARCH, 'num_mix_blocks': [0, 0, 0, 3]})
@@ -118,9 +130,14 @@ def test_arch_validation():
         TRTViT(arch=3)
     with pytest.raises(ValueError, match='mix_block must be one of'):
         TRTViT(arch=TINY_ARCH, mix_block='MixBlockD')
-    with pytest.raises(ValueError, match='frozen_stages'):
-        TRTViT(arch=TINY_ARCH, frozen_stages=5)
+    for frozen_stages in (5, -2, 1.5, True):
+        with pytest.raises(ValueError, match='frozen_stages'):
+            TRTViT(arch=TINY_ARCH, frozen_stages=frozen_stages)
     assert TRTViT(arch='C').arch['channels'][-1] == 1472  # case-insensitive
+    # Presets and a custom dict without the optional keys get the defaults.
+    assert TRTViT.parse_arch('a')['stem_channels'] == 64
+    custom = {k: v for k, v in TINY_ARCH.items() if k != 'stem_channels'}
+    assert TRTViT.parse_arch(custom) == {**custom, 'stem_channels': 64, 'shrink_ratio': 0.5}
 
 
 @pytest.mark.parametrize('mix_block, cls', [('MixBlockA', MixBlockA), ('MixBlockB', MixBlockB)])
@@ -133,8 +150,10 @@ def test_block_ablation(mix_block, cls):
 
 def test_frozen_stages_and_norm_eval():
     model = TRTViT(arch=TINY_ARCH, frozen_stages=2, norm_eval=False)
-    model.train()
     frozen = [model.stem, model.stages[0], model.stages[1]]
+    # Frozen from construction on, not only after .train().
+    assert all(not p.requires_grad for module in frozen for p in module.parameters())
+    model.train()
     for module in frozen:
         assert all(not p.requires_grad for p in module.parameters())
         assert all(not m.training for m in module.modules())
@@ -157,8 +176,9 @@ def test_drop_path_rates_rise_linearly():
                 block.transformer.drop_path
             rates.append(getattr(drop, 'drop_prob', 0.))
     torch.testing.assert_close(torch.tensor(rates), torch.linspace(0, 0.3, 6))
-    with pytest.raises(ValueError, match='drop_path_rate'):
-        TRTViT(arch=TINY_ARCH, drop_path_rate=1.0)
+    for rate in (1.0, -0.1):
+        with pytest.raises(ValueError, match='drop_path_rate'):
+            TRTViT(arch=TINY_ARCH, drop_path_rate=rate)
 
 
 def test_init_weights_zero_init_residual():
@@ -170,6 +190,19 @@ def test_init_weights_zero_init_residual():
     model = TRTViT(arch=TINY_ARCH, zero_init_residual=False)
     model.init_weights()
     assert torch.all(model.stages[0][0].conv3.bn.weight == 1)
+    TRTViT(arch=TINY_ARCH, deploy=True).init_weights()  # no BN to zero: nothing to do
+
+
+def test_with_cp_checkpoints_every_block(monkeypatch):
+    """Every block (stem aside) runs through ``run_block``, so ``with_cp`` covers them all.
+    (Output and gradient equality is checked by the backbone matrix.)"""
+    model = TRTViT(arch=TINY_ARCH, with_cp=True)
+    seen = []
+    original = TRTViT.run_block
+    monkeypatch.setattr(TRTViT, 'run_block',
+                        lambda self, block, *x: seen.append(block) or original(self, block, *x))
+    model(torch.rand(2, 3, 32, 32))
+    assert seen == [block for stage in model.stages for block in stage]
 
 
 def test_switch_to_deploy_matches_eager():
@@ -179,12 +212,38 @@ def test_switch_to_deploy_matches_eager():
     x = torch.rand(2, 3, 70, 54)
     with torch.no_grad():
         expected = model(x)
+        keys = set(model.state_dict())
         model.switch_to_deploy()
         assert model.deploy and not model.training
         assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+        assert {k for k in model.state_dict() if not k.endswith('conv.bias')} == \
+            {k for k in keys if '.bn.' not in k}
         for out, ref in zip(model(x), expected):
             torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
         model.switch_to_deploy()  # idempotent
+
+
+@pytest.mark.parametrize('mix_block', ['MixBlockA', 'MixBlockB', 'MixBlockC'])
+def test_deploy_flag_loads_the_folded_state_dict(mix_block):
+    """``TRTViT(deploy=True)`` is the folded model: a state dict saved after
+    ``switch_to_deploy()`` loads strictly and reproduces the folded outputs."""
+    model = TRTViT(arch=TINY_ARCH, mix_block=mix_block, out_indices=(0, 1, 2, 3)).double()
+    _randomise_bn(model)
+    model.switch_to_deploy()
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = TRTViT(arch=TINY_ARCH, mix_block=mix_block, out_indices=(0, 1, 2, 3),
+                   deploy=True).double().eval()
+    assert fresh.deploy and not any(isinstance(m, nn.BatchNorm2d) for m in fresh.modules())
+    fresh.load_state_dict(torch.load(buffer), strict=True)
+    x = torch.rand(1, 3, 45, 38, dtype=torch.float64)
+    with torch.no_grad():
+        for out, ref in zip(fresh(x), model(x)):
+            torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    fresh.switch_to_deploy()  # already folded: nothing to do
+    with pytest.raises(ValueError, match='BatchNorm'):
+        TRTViT(arch=TINY_ARCH, norm_cfg=dict(type='GN', num_groups=4), deploy=True)
 
 
 def _assert_onnx_parity(model: nn.Module, x: torch.Tensor, path) -> None:

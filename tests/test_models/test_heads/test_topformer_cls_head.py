@@ -42,7 +42,7 @@ def test_loss_and_predict():
     assert len(preds) == 4 and preds[0].pred_score.shape == (4, )
 
 
-def test_switch_to_deploy_folds_bn_into_linear():
+def test_reparameterize_folds_bn_into_linear():
     head = TopFormerClsHead(num_classes=6, in_channels=8, dropout_rate=0.5).eval()
     head.bn.running_mean.uniform_(-1, 1)
     head.bn.running_var.uniform_(0.5, 2)
@@ -50,7 +50,11 @@ def test_switch_to_deploy_folds_bn_into_linear():
     head.bn.bias.data.uniform_(-1, 1)
     feat = torch.rand(5, 8)
     expected = head((feat, ))
-    head.switch_to_deploy()
-    head.switch_to_deploy()  # idempotent
+    head.reparameterize()
+    head.reparameterize()  # idempotent
     assert isinstance(head.bn, torch.nn.Identity)
     torch.testing.assert_close(head((feat, )), expected, rtol=1e-5, atol=1e-5)
+    fresh = TopFormerClsHead(num_classes=6, in_channels=8, dropout_rate=0.5, deploy=True).eval()
+    assert set(fresh.state_dict()) == {'l.weight', 'l.bias'}
+    fresh.load_state_dict(head.state_dict(), strict=True)
+    torch.testing.assert_close(fresh((feat, )), head((feat, )), rtol=0, atol=0)

@@ -187,8 +187,68 @@ def test_plugs_into_a_stock_resnet(scope):
     assert isinstance(block4.hmhsa.norm, torch.nn.GroupNorm)
     assert not hasattr(resnet.layer2[0], 'hmhsa')
     assert sum(isinstance(m, HMHSA) for m in resnet.modules()) == 6 + 3
-    resnet.eval()
+    _randomise_norms(resnet)
+    resnet.double().eval()
+    x = torch.randn(1, 3, 90, 130, dtype=torch.float64)
     with torch.no_grad():
-        outs = resnet(torch.randn(1, 3, 90, 130))  # stage-3 map 6x9: padded to 7x14 windows
+        outs = resnet(x)  # stage-3 map 6x9: padded to 7x14 windows
     assert outs[-1].shape == (1, 2048, 3, 5)
     assert torch.isfinite(outs[-1]).all()
+
+    # Deploying the whole network folds the plug-ins through their own reparameterize().
+    from mmhybrid.models.utils import switch_to_deploy
+    with torch.no_grad():
+        folded = switch_to_deploy(resnet)(x)
+    assert isinstance(block3.hmhsa.norm, torch.nn.Identity)
+    assert isinstance(block3.hmhsa.grid_norm, torch.nn.BatchNorm2d)
+    torch.testing.assert_close(folded[-1], outs[-1], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize('grid_size,ds_ratio', [(4, 2), (1, 1)])
+def test_hmhsa_reparameterize_folds_norm_and_ds_norm_exactly(grid_size, ds_ratio):
+    torch.manual_seed(0)
+    module = HMHSA(32, head_dim=8, grid_size=grid_size, ds_ratio=ds_ratio, with_proj_norm=True)
+    module.init_weights()
+    _randomise_norms(module)
+    module.double().eval()
+    x = torch.randn(2, 32, 13, 22, dtype=torch.float64)
+    with torch.no_grad():
+        expected = module(x)
+        module.reparameterize()
+        module.reparameterize()  # idempotent
+        got = module(x)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+    assert isinstance(module.norm, torch.nn.Identity)
+    if grid_size > 1:
+        assert isinstance(module.ds_norm, torch.nn.Identity)
+        # grid_norm normalises x + local, which the output reuses: not foldable
+        assert isinstance(module.grid_norm, torch.nn.BatchNorm2d)
+
+    fresh = HMHSA(32, head_dim=8, grid_size=grid_size, ds_ratio=ds_ratio, with_proj_norm=True,
+                  deploy=True).double().eval()
+    fresh.load_state_dict(module.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), got, rtol=0, atol=0)
+
+
+def test_hmhsa_reparameterize_keeps_group_norms():
+    gn = dict(type='GN', num_groups=1, eps=1e-6)
+    module = HMHSA(16, head_dim=8, grid_size=2, ds_ratio=2, norm_cfg=gn).eval()
+    keys = {k: v.clone() for k, v in module.state_dict().items()}
+    module.reparameterize()
+    assert {k: v for k, v in module.state_dict().items()}.keys() == keys.keys()
+    assert all(torch.equal(v, keys[k]) for k, v in module.state_dict().items())
+    assert HMHSA(16, head_dim=8, grid_size=2, ds_ratio=2, norm_cfg=gn,
+                 deploy=True).state_dict().keys() == keys.keys()
+
+
+def test_docstring_examples_run():
+    """The class docstring's examples, including the stock ResNet bottleneck plug-in."""
+    import doctest
+    pytest.importorskip('mmdet')
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    tests = doctest.DocTestFinder(recurse=False).find(HMHSA, 'HMHSA', globs={})
+    assert tests and sum(len(t.examples) for t in tests) >= 8
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

@@ -102,10 +102,26 @@ def test_local_agg_structure_and_deploy():
     block.eval()
     x = torch.randn(2, 16, 9, 11)
     expected = block(x)
-    block.switch_to_deploy()
-    block.switch_to_deploy()  # idempotent
+    keys = set(block.state_dict())
+    block.reparameterize()
+    block.reparameterize()  # idempotent
     assert not any(isinstance(m, nn.BatchNorm2d) for m in block.modules())
     torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-5)
+    # The folded structure: the BNs vanish, no key is added (conv1 and mlp.fc1 had biases).
+    assert keys - set(block.state_dict()) == {k for k in keys if k.startswith(('norm1.', 'norm2.'))}
+    assert set(block.state_dict()) <= keys
+    fresh = LocalAgg(16, mlp_ratio=4, deploy=True).eval()
+    fresh.load_state_dict(block.state_dict(), strict=True)
+    assert torch.equal(fresh(x), block(x))
+
+
+def test_local_agg_folds_batch_norms_only():
+    with pytest.raises(ValueError, match='BatchNorm'):
+        LocalAgg(8, norm_cfg=dict(type='GN', num_groups=2), deploy=True)
+    block = LocalAgg(8, norm_cfg=dict(type='GN', num_groups=2))
+    with pytest.raises(ValueError, match='BatchNorms only'):
+        block.reparameterize()
+    assert not block.deploy and isinstance(block.norm1, nn.GroupNorm)
 
 
 def test_mmcv_generic_fusion_never_folds_a_bn_into_the_wrong_conv():
@@ -133,7 +149,42 @@ def test_lgl_block_build_shape_and_deploy(sr_ratio):
     block.eval()
     expected = block(x)
     switch_to_deploy(block)
+    assert block.deploy and block.SelfAttn.deploy
     torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('sr_ratio', [1, 2])
+def test_lgl_block_deploy_flag_loads_the_folded_state_dict(sr_ratio):
+    """``reparameterize()`` and ``LGLBlock(..., deploy=True)`` give the same structure: the folded
+    state dict loads strictly and reproduces the outputs."""
+    block = LGLBlock(16, num_heads=2, sr_ratio=sr_ratio).double()
+    _randomise_bn(block)
+    block.eval()
+    x = torch.randn(2, 16, 7, 10, dtype=torch.double)
+    with torch.no_grad():
+        expected = block(x)
+        block.reparameterize()
+        block.reparameterize()  # idempotent
+        folded = block(x)
+    torch.testing.assert_close(folded, expected, rtol=1e-10, atol=1e-12)
+    fresh = LGLBlock(16, num_heads=2, sr_ratio=sr_ratio, deploy=True).double().eval()
+    fresh.load_state_dict(block.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), folded)
+
+
+def test_self_attn_block_reparameterize_folds_the_positional_identity():
+    block = SelfAttnBlock(16, num_heads=2, sr_ratio=2).eval()
+    x = torch.randn(1, 16, 6, 9)
+    with torch.no_grad():
+        expected = block(x)
+        block.reparameterize()
+        block.reparameterize()  # idempotent: the identity is added once
+        torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-5)
+    fresh = SelfAttnBlock(16, num_heads=2, sr_ratio=2, deploy=True).eval()
+    fresh.load_state_dict(block.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), block(x))
 
 
 def test_lgl_block_local_agg_can_be_forced():

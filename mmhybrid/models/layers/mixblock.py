@@ -1,8 +1,15 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""Building blocks of TRT-ViT: BottleNeck, Transformer block and MixBlock A/B/C.
+"""MixBlock A/B/C of TRT-ViT, plug-ins for any conv network, and the two blocks they are made of.
 
 Paper: "TRT-ViT: TensorRT-oriented Vision Transformer", Xia et al., 2022,
 https://arxiv.org/abs/2205.09579.
+
+A MixBlock mixes a Transformer block (global) and a ResNet bottleneck (local) in one block that
+maps ``(B, C_in, H, W)`` to ``(B, C_out, H', W')`` like any conv block, so it replaces blocks of
+a stock network (a ResNet stage, for instance: see the example of each MixBlock). The
+MixBlocks are built from :class:`TRTTransformerBlock` and :class:`TRTBottleneck`, which is why
+both live here and not in ``backbones/trt_vit.py``: ``layers/`` must not import ``backbones/``,
+and the TRT-ViT backbone imports its BottleNeck (its early stages) from this module.
 
 **No official code exists.** Everything here is re-implemented from the paper's description
 (as summarised in the project's design brief) and has not been verified against any official
@@ -25,17 +32,25 @@ projection by a 3x3 stride-2 conv (overlapping patch embedding); MixBlocks have 
 around the whole block (each inner block has its own); BottleNecks inside MixBlocks use the
 ResNet expansion of 4; there is no explicit positional encoding (the convolutions around the
 Transformer provide position information, as in CPVT/PVTv2).
+
+Deploy: every conv + BN pair is a :class:`ConvBNAct` (an mmcv ``ConvModule``) whose
+``reparameterize()`` folds its ``bn`` into its ``conv``; the BottleNeck and the MixBlocks fold
+their own pairs with ``reparameterize()``, and ``deploy=True`` builds the folded structure
+(convs with a bias, no BN) directly. The state-dict keys of the unfolded blocks are those of
+plain ``ConvModule`` s.
 """
 from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule, build_activation_layer
+from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models.utils import pad_to_multiple
+from mmhybrid.models.utils.deploy import fuse_conv_bn
 from mmhybrid.registry import MODELS
 
 #: Per-head channel count of every TRT-ViT Transformer block (paper).
@@ -49,6 +64,75 @@ def _check_positive_int(name: str, value) -> None:
         raise ValueError(f'{name} must be a positive int, got {value!r}.')
 
 
+class ConvBNAct(ConvModule):
+    """An mmcv ``ConvModule`` (conv -> BN -> activation) that folds its BN for inference.
+
+    Unfolded, it is exactly ``ConvModule(..., norm_cfg=norm_cfg, act_cfg=act_cfg)`` (conv
+    without bias, same state-dict keys ``conv.weight``, ``bn.*``). :meth:`reparameterize` folds
+    ``bn`` into ``conv`` (which gains a bias) and removes ``bn``; ``deploy=True`` builds that
+    folded structure directly: ``conv`` with a bias, no norm, keys ``conv.weight``,
+    ``conv.bias``.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Kernel size.
+        stride (int): Stride. Defaults to 1.
+        padding (int): Zero padding. Defaults to 0.
+        norm_cfg (dict): The norm after the conv; only a BatchNorm (BN, SyncBN) folds.
+            Defaults to ``dict(type='BN')``.
+        act_cfg (dict, optional): Activation after the norm; None for none.
+            Defaults to ``dict(type='ReLU')``.
+        deploy (bool): Build the folded structure. Defaults to False.
+
+    Shapes:
+        ``(B, in_channels, H, W)`` -> ``(B, out_channels, H', W')`` as the conv gives.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: int,
+                 stride: int = 1,
+                 padding: int = 0,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 deploy: bool = False):
+        if deploy and not isinstance(build_norm_layer(norm_cfg, out_channels)[1], _BatchNorm):
+            raise ValueError(f'{type(self).__name__}(deploy=True) folds its norm into the conv, '
+                             f'which needs a BatchNorm norm_cfg, got {norm_cfg!r}.')
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            norm_cfg=None if deploy else norm_cfg,
+            act_cfg=act_cfg)
+        self.deploy = deploy
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Fold ``bn`` into ``conv`` and remove ``bn``, in place (inference only: uses the BN
+        running statistics). Idempotent.
+
+        Raises:
+            ValueError: the norm is not a BatchNorm (nothing exact to fold).
+        """
+        if self.deploy:
+            return
+        if not isinstance(self.norm, _BatchNorm):
+            raise ValueError(f'{type(self).__name__}.reparameterize folds BatchNorms only, got '
+                             f'{type(self.norm).__name__}.')
+        fuse_conv_bn(self.conv, self.norm)
+        delattr(self, self.norm_name)
+        self.norm_name = None
+        self.with_norm = False
+        self.with_bias = True
+        self.turn_on_efficient_conv_bn_eval(False)
+        self.deploy = True
+
+
 @MODELS.register_module()
 class TRTBottleneck(BaseModule):
     """ResNet bottleneck with a configurable middle kernel (the paper's "BottleNeck", kernel K).
@@ -56,8 +140,9 @@ class TRTBottleneck(BaseModule):
     ``1x1 (in -> mid)`` -> ``KxK, stride (mid -> mid)`` -> ``1x1 (mid -> out)``, each conv followed
     by BN, ReLU after the first two convs and after the residual sum; ``mid = out / expansion``.
     The shortcut is the identity, or a strided 1x1 conv + BN when the shape changes
-    (ResNet v1.5: the stride sits on the KxK conv). Every conv+BN pair folds at deploy time
-    (:func:`mmhybrid.models.utils.switch_to_deploy`).
+    (ResNet v1.5: the stride sits on the KxK conv). :meth:`reparameterize` folds the BN of
+    ``conv1``, ``conv2``, ``conv3`` and ``downsample`` into their convs (see :class:`ConvBNAct`);
+    ``deploy=True`` builds the folded block directly.
 
     Args:
         in_channels (int): Input channels.
@@ -68,6 +153,8 @@ class TRTBottleneck(BaseModule):
         drop_path_rate (float): Stochastic depth on the residual branch. Defaults to 0.
         norm_cfg (dict): Norm layer of the convs. Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation. Defaults to ``dict(type='ReLU')``.
+        deploy (bool): Build the folded inference structure (convs with a bias, no BN).
+            Defaults to False.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
 
     Shapes:
@@ -83,6 +170,7 @@ class TRTBottleneck(BaseModule):
                  drop_path_rate: float = 0.,
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='ReLU'),
+                 deploy: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         for name, value in (('in_channels', in_channels), ('out_channels', out_channels),
@@ -100,22 +188,30 @@ class TRTBottleneck(BaseModule):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.stride = stride
+        self.deploy = deploy
 
-        self.conv1 = ConvModule(
-            in_channels, mid_channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.conv2 = ConvModule(
+        self.conv1 = ConvBNAct(
+            in_channels, mid_channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy)
+        self.conv2 = ConvBNAct(
             mid_channels,
             mid_channels,
             kernel_size,
             stride=stride,
             padding=kernel_size // 2,
             norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
-        self.conv3 = ConvModule(
-            mid_channels, out_channels, 1, norm_cfg=norm_cfg, act_cfg=None)
+            act_cfg=act_cfg,
+            deploy=deploy)
+        self.conv3 = ConvBNAct(
+            mid_channels, out_channels, 1, norm_cfg=norm_cfg, act_cfg=None, deploy=deploy)
         if stride != 1 or in_channels != out_channels:
-            self.downsample = ConvModule(
-                in_channels, out_channels, 1, stride=stride, norm_cfg=norm_cfg, act_cfg=None)
+            self.downsample = ConvBNAct(
+                in_channels,
+                out_channels,
+                1,
+                stride=stride,
+                norm_cfg=norm_cfg,
+                act_cfg=None,
+                deploy=deploy)
         else:
             self.downsample = nn.Identity()
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
@@ -124,6 +220,17 @@ class TRTBottleneck(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv3(self.conv2(self.conv1(x)))
         return self.act(self.drop_path(out) + self.downsample(x))
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Fold the BN of ``conv1``, ``conv2``, ``conv3`` and of a projection ``downsample``
+        into their convs, in place (inference only). Idempotent."""
+        self.conv1.reparameterize()
+        self.conv2.reparameterize()
+        self.conv3.reparameterize()
+        if isinstance(self.downsample, ConvBNAct):
+            self.downsample.reparameterize()
+        self.deploy = True
 
 
 class SpatialReductionAttention(BaseModule):
@@ -258,6 +365,7 @@ class _MixBlock(BaseModule):
     downsamples) to ``projected_channels``, plus ``self.transformer`` (``transformer_channels``)
     and ``self.bottleneck`` (``bottleneck_in`` -> ``bottleneck_out``), with the widths that the
     subclass's ``_branch_widths`` gives; the subclass's ``forward`` wires them.
+    :meth:`reparameterize` folds the BNs of ``projection`` and ``bottleneck``.
     """
 
     #: A fixed shrink ratio R, for blocks whose wiring allows no other (MixBlock B).
@@ -273,6 +381,7 @@ class _MixBlock(BaseModule):
                  drop_path_rate: float = 0.,
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='ReLU'),
+                 deploy: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         name = type(self).__name__
@@ -300,17 +409,19 @@ class _MixBlock(BaseModule):
         self.stride = stride
         self.transformer_channels = int(transformer_channels)
         self.local_channels = out_channels - self.transformer_channels
+        self.deploy = deploy
 
         projected_channels, bottleneck_in, bottleneck_out = self._branch_widths()
         kernel, padding = (1, 0) if stride == 1 else (3, 1)
-        self.projection = ConvModule(
+        self.projection = ConvBNAct(
             in_channels,
             projected_channels,
             kernel,
             stride=stride,
             padding=padding,
             norm_cfg=norm_cfg,
-            act_cfg=None)
+            act_cfg=None,
+            deploy=deploy)
         self.transformer = TRTTransformerBlock(
             self.transformer_channels, sr_ratio=sr_ratio, drop_path_rate=drop_path_rate)
         self.bottleneck = TRTBottleneck(
@@ -319,11 +430,20 @@ class _MixBlock(BaseModule):
             kernel_size=kernel_size,
             drop_path_rate=drop_path_rate,
             norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
+            act_cfg=act_cfg,
+            deploy=deploy)
 
     def _branch_widths(self) -> Tuple[int, int, int]:
         """``(projected_channels, bottleneck_in, bottleneck_out)`` of this wiring."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Fold the BN of ``projection`` and the BNs of ``bottleneck`` into their convs, in
+        place (inference only). The Transformer (LayerNorm) has nothing to fold. Idempotent."""
+        self.projection.reparameterize()
+        self.bottleneck.reparameterize()
+        self.deploy = True
 
 
 _MIX_ARGS_DOC = """
@@ -339,11 +459,40 @@ _MIX_ARGS_DOC = """
         drop_path_rate (float): Stochastic depth of the inner blocks. Defaults to 0.
         norm_cfg (dict): Norm of the projection and the BottleNeck. Defaults to BN.
         act_cfg (dict): Activation of the BottleNeck. Defaults to ReLU.
+        deploy (bool): Build the folded inference structure (every conv + BN of the projection
+            and the BottleNeck folded into a conv with a bias; see :meth:`reparameterize`).
+            Defaults to False.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
 
     Shapes:
         ``(B, in_channels, H, W)`` -> ``(B, out_channels, ceil(H / stride), ceil(W / stride))``.
 """
+
+
+def _plug_in_example(name: str) -> str:
+    """The docstring example of plugging MixBlock ``name`` into a stock ResNet stage."""
+    return f"""
+    Example:
+        Plugged into a stock ResNet (MMPretrain's ResNet-18), a {name} replaces the last block
+        of stage 4 (512 channels, stride 32); the network runs as before, and
+        :func:`mmhybrid.models.utils.switch_to_deploy` folds the {name} (through its
+        ``reparameterize()``) together with ResNet's own conv + BN pairs:
+
+        >>> import torch
+        >>> from mmpretrain.models import ResNet
+        >>> from mmhybrid.models.layers import {name}
+        >>> from mmhybrid.models.utils import switch_to_deploy
+        >>> backbone = ResNet(depth=18, out_indices=(2, 3))
+        >>> backbone.layer4[1] = {name}(512, 512, sr_ratio=1)
+        >>> x = torch.rand(2, 3, 128, 96)
+        >>> [tuple(out.shape) for out in backbone(x)]
+        [(2, 256, 8, 6), (2, 512, 4, 3)]
+        >>> _ = backbone.eval()
+        >>> outs = backbone(x)
+        >>> folded = switch_to_deploy(backbone)
+        >>> all(torch.allclose(a, b, atol=1e-5) for a, b in zip(outs, folded(x)))
+        True
+    """
 
 
 @MODELS.register_module()
@@ -353,7 +502,7 @@ class MixBlockA(_MixBlock):
     ``y = proj(x)`` (``C`` channels) is split into ``R*C`` channels for the Transformer and
     ``(1-R)*C`` for the BottleNeck; the two outputs are concatenated. Kept for the paper's
     block-level ablation (TRT-ViT itself uses :class:`MixBlockC`).
-    """ + _MIX_ARGS_DOC
+    """ + _MIX_ARGS_DOC + _plug_in_example('MixBlockA')
 
     def _branch_widths(self) -> Tuple[int, int, int]:
         return self.out_channels, self.local_channels, self.local_channels
@@ -366,12 +515,12 @@ class MixBlockA(_MixBlock):
 
 @MODELS.register_module()
 class MixBlockB(_MixBlock):
-    __doc__ = """MixBlock B of TRT-ViT: local-then-global (BottleNeck, then Transformer on its output).
+    __doc__ = """MixBlock B of TRT-ViT: local-then-global (BottleNeck, then Transformer on it).
 
     ``y = proj(x)`` (``C/2`` channels), ``l = BottleNeck(y)``, ``g = Transformer(l)``, output
     ``concat(l, g)``. The two parts have equal widths by construction, so ``R`` is fixed at 0.5
     (the paper's motivation for MixBlock C). Kept for the paper's block-level ablation.
-    """ + _MIX_ARGS_DOC
+    """ + _MIX_ARGS_DOC + _plug_in_example('MixBlockB')
 
     fixed_shrink_ratio = 0.5
 
@@ -385,12 +534,12 @@ class MixBlockB(_MixBlock):
 
 @MODELS.register_module()
 class MixBlockC(_MixBlock):
-    __doc__ = """MixBlock C of TRT-ViT: global-then-local (Transformer, then BottleNeck on its output).
+    __doc__ = """MixBlock C of TRT-ViT: global-then-local (Transformer, then BottleNeck on it).
 
     ``y = proj(x)`` (``R*C`` channels), ``g = Transformer(y)``, ``l = BottleNeck(g)`` with
     ``(1-R)*C`` output channels (a projection shortcut when ``R != 0.5``), output
     ``concat(g, l)``. This is the block TRT-ViT uses; the paper sets ``R = 0.5``.
-    """ + _MIX_ARGS_DOC
+    """ + _MIX_ARGS_DOC + _plug_in_example('MixBlockC')
 
     def _branch_widths(self) -> Tuple[int, int, int]:
         return self.transformer_channels, self.transformer_channels, self.local_channels

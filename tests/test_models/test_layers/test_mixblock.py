@@ -1,13 +1,17 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""TRT-ViT blocks: shapes, channel bookkeeping, wiring order, validation and BN folding."""
+"""MixBlocks and their parts (TRT-ViT): shapes, channel bookkeeping, wiring order, validation,
+BN folding (``reparameterize()``, ``deploy=True``) and use as a plug-in in a stock ResNet."""
+import io
+
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import ConvModule
 
-from mmhybrid.models.layers.trt_blocks import (MixBlockA, MixBlockB, MixBlockC,
-                                               SpatialReductionAttention, TRTBottleneck,
-                                               TRTTransformerBlock)
+from mmhybrid.models.layers.mixblock import (ConvBNAct, MixBlockA, MixBlockB, MixBlockC,
+                                             SpatialReductionAttention, TRTBottleneck,
+                                             TRTTransformerBlock)
 from mmhybrid.models.utils import switch_to_deploy
 from mmhybrid.registry import MODELS
 
@@ -156,17 +160,109 @@ def test_mixblock_param_count():
     assert _num_params(block) == projection + transformer + bottleneck
 
 
-@pytest.mark.parametrize('block_cls', [TRTBottleneck, MixBlockA, MixBlockB, MixBlockC])
-def test_switch_to_deploy_folds_every_bn(block_cls):
+def test_conv_bn_act_is_a_conv_module_with_the_same_keys():
+    """Unfolded, ConvBNAct is mmcv's ConvModule: same keys, same outputs (checkpoints load)."""
+    kwargs = dict(stride=2, padding=1, norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU'))
+    ours, stock = ConvBNAct(8, 16, 3, **kwargs), ConvModule(8, 16, 3, **kwargs)
+    assert isinstance(ours, ConvModule)
+    assert ours.state_dict().keys() == stock.state_dict().keys() == {
+        'conv.weight', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var',
+        'bn.num_batches_tracked'}
+    stock.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.rand(2, 8, 9, 7)
+    torch.testing.assert_close(ours.eval()(x), stock.eval()(x))
+
+
+def test_conv_bn_act_reparameterize_and_deploy_flag():
+    block = ConvBNAct(8, 16, 3, padding=1, act_cfg=None).double()
+    _randomise_bn(block)
+    block.eval()
+    x = torch.rand(2, 8, 9, 7, dtype=torch.float64)
+    expected = block(x)
+    block.reparameterize()
+    assert block.deploy and block.norm is None and not hasattr(block, 'bn')
+    assert set(block.state_dict()) == {'conv.weight', 'conv.bias'}
+    torch.testing.assert_close(block(x), expected, rtol=1e-10, atol=1e-12)
+    block.reparameterize()  # idempotent
+    torch.testing.assert_close(block(x), expected, rtol=1e-10, atol=1e-12)
+    fresh = ConvBNAct(8, 16, 3, padding=1, act_cfg=None, deploy=True).double().eval()
+    fresh.load_state_dict(block.state_dict(), strict=True)
+    torch.testing.assert_close(fresh(x), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_conv_bn_act_folds_batchnorm_only():
+    with pytest.raises(ValueError, match='BatchNorm'):
+        ConvBNAct(8, 16, 1, norm_cfg=dict(type='GN', num_groups=4), deploy=True)
+    block = ConvBNAct(8, 16, 1, norm_cfg=dict(type='GN', num_groups=4))
+    with pytest.raises(ValueError, match='BatchNorm'):
+        block.reparameterize()
+
+
+def _deploy_case(block_cls):
     kwargs = dict(stride=2) if block_cls is TRTBottleneck else dict(sr_ratio=2, stride=2)
-    block = block_cls(64, 128, **kwargs)
+    return block_cls(64, 128, **kwargs), kwargs
+
+
+@pytest.mark.parametrize('block_cls', [TRTBottleneck, MixBlockA, MixBlockB, MixBlockC])
+def test_reparameterize_folds_every_bn(block_cls):
+    block, _ = _deploy_case(block_cls)
     _randomise_bn(block)
     block.eval()
     x = torch.rand(2, 64, 10, 14)
     with torch.no_grad():
         expected = block(x)
-        switch_to_deploy(block)
+        block.reparameterize()
+        assert block.deploy
         assert not any(isinstance(m, nn.BatchNorm2d) for m in block.modules())
         torch.testing.assert_close(block(x), expected, rtol=1e-4, atol=1e-5)
-        switch_to_deploy(block)  # idempotent
+        block.reparameterize()  # idempotent
         torch.testing.assert_close(block(x), expected, rtol=1e-4, atol=1e-5)
+        switch_to_deploy(block)  # the whole-model conversion leaves a folded block alone
+        torch.testing.assert_close(block(x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('block_cls', [TRTBottleneck, MixBlockA, MixBlockB, MixBlockC])
+def test_deploy_flag_loads_the_folded_state_dict(block_cls):
+    """``deploy=True`` builds the folded block: the folded state dict loads strictly and gives
+    the folded outputs; the unfolded keys are those of today (no key added or renamed)."""
+    block, kwargs = _deploy_case(block_cls)
+    block = block.double()
+    keys_before = set(block.state_dict())
+    _randomise_bn(block)
+    block.eval()
+    x = torch.rand(2, 64, 10, 14, dtype=torch.float64)
+    with torch.no_grad():
+        expected = block(x)
+        block.reparameterize()
+    conv_bns = [name for name, m in block.named_modules() if isinstance(m, ConvBNAct)]
+    assert set(block.state_dict()) == {k for k in keys_before if '.bn.' not in k} | {
+        f'{name}.conv.bias' for name in conv_bns}
+    buffer = io.BytesIO()
+    torch.save(block.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = block_cls(64, 128, deploy=True, **kwargs).double().eval()
+    fresh.load_state_dict(torch.load(buffer), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize('block_cls', [MixBlockA, MixBlockB, MixBlockC])
+def test_mixblock_plugs_into_a_stock_resnet_stage(block_cls):
+    """The docstring example: a MixBlock replaces a block of MMPretrain's ResNet-18, trains
+    (every parameter of the MixBlock gets a gradient) and folds with the stock parts."""
+    resnet_cls = pytest.importorskip('mmpretrain.models').ResNet
+    backbone = resnet_cls(depth=18, out_indices=(2, 3))
+    backbone.layer4[1] = block_cls(512, 512, sr_ratio=1)
+    _randomise_bn(backbone)
+    x = torch.rand(2, 3, 128, 96)
+    outs = backbone(x)
+    assert [tuple(o.shape) for o in outs] == [(2, 256, 8, 6), (2, 512, 4, 3)]
+    sum(o.sum() for o in outs).backward()
+    assert all(p.grad is not None for p in backbone.layer4[1].parameters())
+    backbone.eval()
+    with torch.no_grad():
+        expected = backbone(x)
+        switch_to_deploy(backbone)
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in backbone.modules())
+        for out, ref in zip(backbone(x), expected):
+            torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
