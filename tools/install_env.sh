@@ -65,7 +65,8 @@ log "OpenMMLab libraries"
   ftfy regex "setuptools<80" "numpy<2"
 
 log "test and tool dependencies"
-"${PIP[@]}" pytest pytest-timeout onnx onnxruntime matplotlib "numpy<2"
+# ruff: the same pin as requirements/tests.txt and .pre-commit-config.yaml (`make lint`).
+"${PIP[@]}" pytest pytest-timeout onnx onnxruntime matplotlib "ruff==0.17.6" "numpy<2"
 # Extra "viz": the task libraries' analyze_logs.py plots with seaborn, and
 # vis_backends=[dict(type='TensorboardVisBackend')] needs tensorboard.
 "${PIP[@]}" -r requirements/viz.txt "numpy<2"
