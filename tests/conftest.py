@@ -1,16 +1,18 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-import importlib.util
 import os.path as osp
 import sys
 
 import pytest
 import torch
 
-# Test helpers that are not part of the package (``smoke.py``: the config smoke-training harness)
+# Test helpers that are not part of the package (``smoke.py``: the config smoke-training harness;
+# ``helpers.py``: load_tool, randomize_batchnorm_stats)
 # are imported by name from this folder, whatever the directory pytest runs from.
 TESTS_DIR = osp.dirname(osp.abspath(__file__))
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
+
+import helpers  # noqa: E402  (tests/helpers.py: load_tool, randomize_batchnorm_stats)
 
 # mmhybrid.models mirrors its classes into mmdet/mmseg/mmpretrain on import; do it once up front
 # so every test sees the same registries whatever the collection order.
@@ -45,15 +47,13 @@ def _isolate_default_scope():
 
 @pytest.fixture
 def load_tool():
-    """Import a script under ``tools/`` as a module, e.g.
+    """The function :func:`helpers.load_tool`: import a script under ``tools/`` as a module, e.g.
     ``load_tool('analysis_tools/benchmark.py')`` (the scripts are not a package)."""
+    return helpers.load_tool
 
-    def load(relative_path: str):
-        path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', relative_path)
-        name = osp.splitext(osp.basename(path))[0]
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
 
-    return load
+@pytest.fixture
+def randomize_batchnorm():
+    """The function :func:`helpers.randomize_batchnorm_stats`: random running statistics and
+    affine parameters for every BatchNorm of a module (from the seeded torch RNG)."""
+    return helpers.randomize_batchnorm_stats

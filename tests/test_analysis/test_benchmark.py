@@ -1,7 +1,6 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Smoke runs of tools/analysis_tools/benchmark.py and reproduce_tables.py, and the latency
 protocol (no timing assertions: speed belongs in benchmarks, not in tests)."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -12,14 +11,6 @@ from mmhybrid.analysis import LatencyResult, measure_latency
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_SEG = osp.join(ROOT, 'configs/topformer/topformer_t_ade20k.py')
-
-
-def _load_tool(relative):
-    path = osp.join(ROOT, relative)
-    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_measure_latency_protocol():
@@ -41,8 +32,8 @@ def test_latency_statistics():
     assert result.to_dict()['images_per_s'] == pytest.approx(2e3 / 3.)
 
 
-def test_benchmark_tool_compare_modes(tmp_path, capsys):
-    benchmark = _load_tool('tools/analysis_tools/benchmark.py')
+def test_benchmark_tool_compare_modes(tmp_path, capsys, load_tool):
+    benchmark = load_tool('analysis_tools/benchmark.py')
     out = tmp_path / 'latency.json'
     info = benchmark.main([TINY_SEG, '--shape', '64', '64', '--compare', '--warmup', '1',
                            '--runs', '2', '--threads', '1', '--out', str(out)])
@@ -56,16 +47,16 @@ def test_benchmark_tool_compare_modes(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_benchmark_tool_onnxruntime_backend_on_a_detector():
-    benchmark = _load_tool('tools/analysis_tools/benchmark.py')
+def test_benchmark_tool_onnxruntime_backend_on_a_detector(load_tool):
+    benchmark = load_tool('analysis_tools/benchmark.py')
     info = benchmark.main([
         osp.join(ROOT, 'configs/edgevit/retinanet_edgevit-xxs_fpn_1x_coco.py'), '--shape', '64',
         '64', '--backend', 'onnxruntime', '--deploy', '--warmup', '1', '--runs', '2'])
     assert info['part'] == 'model' and info['results'][0]['mode'] == 'onnxruntime'
 
 
-def test_reproduce_tables_smoke(tmp_path):
-    tool = _load_tool('tools/analysis_tools/reproduce_tables.py')
+def test_reproduce_tables_smoke(tmp_path, load_tool):
+    tool = load_tool('analysis_tools/reproduce_tables.py')
     out = tmp_path / 'tables.md'
     rows = tool.main(['--models', 'edgevit-xxs_8xb256_in1k', '--modes', 'eager', '--runs', '1',
                       '--warmup', '0', '--sizes', '64', '--out', str(out)])

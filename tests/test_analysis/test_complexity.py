@@ -1,6 +1,5 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """FLOP counting counts attention matmuls (hand-computed counts on tiny models)."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -63,17 +62,9 @@ def test_matmul_counts_broadcast_batch_dims():
         BATCH * HEADS * TOKENS * HEAD_DIM * TOKENS
 
 
-def _load_tool(relative):
-    path = osp.join(ROOT, relative)
-    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_get_flops_counts_edgevit_attention():
+def test_get_flops_counts_edgevit_attention(load_tool):
     """The tool on a real config: EdgeViT's fused attention is counted, not skipped."""
-    get_flops = _load_tool('tools/analysis_tools/get_flops.py')
+    get_flops = load_tool('analysis_tools/get_flops.py')
     results = get_flops.get_flops(
         osp.join(ROOT, 'configs/edgevit/edgevit-xxs_8xb256_in1k.py'), shape=[64])
     model, backbone = results['model'], results['backbone']

@@ -1,7 +1,6 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """tools/deployment/pytorch2onnx.py: one model of each family, with the onnxruntime parity
 check (1e-4 relative) it runs after exporting."""
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -9,22 +8,20 @@ import re
 import pytest
 import torch
 import torch.nn as nn
+from helpers import load_tool
 
-from mmhybrid.analysis import (OnnxParityError, check_onnx_parity, dynamic_check_size,
-                               export_and_check, export_onnx)
+from mmhybrid.analysis import (
+    OnnxParityError,
+    check_onnx_parity,
+    dynamic_check_size,
+    export_and_check,
+    export_onnx,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load_tool(relative):
-    path = osp.join(ROOT, relative)
-    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pytorch2onnx = _load_tool('tools/deployment/pytorch2onnx.py')
+pytorch2onnx = load_tool('deployment/pytorch2onnx.py')
 
 
 @pytest.mark.parametrize('config, extra', [

@@ -5,13 +5,13 @@ Every model has random weights; the images are matplotlib's sample photograph (a
 shipped with an installed package) at reduced test scales, so the file runs in well under a
 minute on a CPU.
 """
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
 
 import pytest
 import torch
+from helpers import load_script
 from matplotlib.cbook import get_sample_data
 
 import mmhybrid.apis as apis
@@ -177,16 +177,8 @@ def test_inference_model_with_a_built_model(tmp_path):
     assert result['out_files'] == [str(tmp_path / 'vis' / 'grace_hopper.png')]
 
 
-def _load_demo():
-    spec = importlib.util.spec_from_file_location('image_demo',
-                                                  osp.join(REPO, 'demo', 'image_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_image_demo_writes_once_unless_forced(tmp_path, capsys):
-    demo = _load_demo()
+    demo = load_script('demo/image_demo.py')
     out_file = str(tmp_path / 'drawings' / 'cls.jpg')
     assert demo.main([IMAGE, CLS_NAME, '--out-file', out_file]) == 0
     assert osp.getsize(out_file) > 10_000

@@ -1,7 +1,6 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """The tiny-dataset makers and their tool never write over files they did not write."""
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,16 +9,14 @@ import subprocess
 import sys
 
 import pytest
+from helpers import load_tool
 
 from mmhybrid.testing import DATASET_MAKERS, make_ade20k, make_all, make_coco
 from mmhybrid.testing.tiny_datasets import MARKER_NAME
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'make_tiny_datasets.py')
-_spec = importlib.util.spec_from_file_location('make_tiny_datasets_tool', TOOL)
-_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_tool)
-main = _tool.main
+main = load_tool('dataset_converters/make_tiny_datasets.py').main
 
 REAL_IMAGE = 'ADEChallengeData2016/images/training/ADE_train_00000001.jpg'
 REAL_LABEL = 'ADEChallengeData2016/annotations/training/ADE_train_00000001.png'

@@ -1,9 +1,9 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Shared helpers of the model tests, offered as fixtures (the test folders are not packages).
 
-* ``randomize_batchnorm(module, ...)``: give every BatchNorm random running statistics and
-  affine parameters (from the torch RNG, seeded per test by ``tests/conftest.py``), so that
-  conv+BN folding, ``norm_eval`` and batch-invariance tests see non-trivial BNs.
+* ``randomize_batchnorm(module, ...)``: defined in ``tests/conftest.py`` (the function is
+  ``randomize_batchnorm_stats`` in ``tests/helpers.py``), so that tests outside this folder use
+  the same one.
 * ``deterministic_weights(module)``: set every floating-point parameter and buffer to a fixed,
   well-conditioned function of its *name* and element index that does not depend on the torch
   RNG, torch version or registration order (see :func:`set_deterministic_weights`).
@@ -19,7 +19,6 @@ from typing import Sequence
 import pytest
 import torch
 import torch.nn as nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 _MASK32 = 0xFFFFFFFF
 
@@ -120,31 +119,6 @@ def make_deterministic_input(shape: Sequence[int], dtype=torch.float64) -> torch
     image = (torch.sin(0.31 * y * (1 + 0.1 * c) + 0.7 * b + 0.5 * c) *
              torch.cos(0.23 * x * (1 + 0.05 * b) - 0.3 * c) + 0.1 * torch.sin(0.05 * x * y))
     return image.to(dtype)
-
-
-@torch.no_grad()
-def randomize_batchnorm_stats(module: nn.Module, mean_range: float = 0.5,
-                              var_range: tuple = (0.5, 2.0), weight_range: tuple = (0.5, 1.5),
-                              bias_range: float = 0.5) -> nn.Module:
-    """Random running statistics and affine parameters for every BatchNorm in ``module``.
-
-    Uses the torch RNG (seeded per test). ``running_var`` stays positive. Returns ``module``.
-    """
-    for m in module.modules():
-        if isinstance(m, _BatchNorm):
-            if m.running_mean is not None:
-                m.running_mean.uniform_(-mean_range, mean_range)
-                m.running_var.uniform_(*var_range)
-            if m.affine:
-                m.weight.uniform_(*weight_range)
-                m.bias.uniform_(-bias_range, bias_range)
-    return module
-
-
-@pytest.fixture
-def randomize_batchnorm():
-    """The function :func:`randomize_batchnorm_stats`."""
-    return randomize_batchnorm_stats
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import randomize_batchnorm_stats
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -43,16 +44,6 @@ def build(name: str, scope: str):
     return model
 
 
-def randomise_bn(model):
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    return model.eval()
-
-
 def num_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -73,7 +64,7 @@ def test_classifier_param_count(name, expected):
 
 
 def test_segmentor_logits_at_stride_8_and_deploy():
-    model = randomise_bn(build('topformer_t_ade20k.py', 'mmseg'))
+    model = randomize_batchnorm_stats(build('topformer_t_ade20k.py', 'mmseg')).eval()
     x = torch.rand(2, 3, 96, 128)
     with torch.no_grad():
         logits = model(x, mode='tensor')
@@ -85,7 +76,7 @@ def test_segmentor_logits_at_stride_8_and_deploy():
 
 
 def test_classifier_logits_and_deploy():
-    model = randomise_bn(build('topformer-t_8xb128_in1k.py', 'mmpretrain'))
+    model = randomize_batchnorm_stats(build('topformer-t_8xb128_in1k.py', 'mmpretrain')).eval()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         logits = model(x, mode='tensor')
@@ -104,13 +95,9 @@ def test_retinanet_feature_pyramid():
                                                (1, 256, 2, 2), (1, 256, 1, 1)]
 
 
-def test_deploy_benchmark_script_runs(capsys):
-    import importlib.util
+def test_deploy_benchmark_script_runs(capsys, load_tool):
     pytest.importorskip('mmseg')
-    path = CONFIGS.parents[1] / 'tools' / 'analysis_tools' / 'benchmark_topformer_deploy.py'
-    spec = importlib.util.spec_from_file_location('benchmark_topformer_deploy', path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_tool('analysis_tools/benchmark_topformer_deploy.py')
     script.main([str(CONFIGS / 'topformer_t_ade20k.py'), '--shape', '64', '64', '--warmup', '0',
                  '--runs', '1'])
     row = capsys.readouterr().out.strip().splitlines()[-1].split()

@@ -1,30 +1,20 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from helpers import load_tool, randomize_batchnorm_stats
 from mmengine.registry import init_default_scope
 
 from mmhybrid.models import EdgeViT
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'edgevit2mmhybrid', osp.join(ROOT, 'tools', 'model_converters', 'edgevit2mmhybrid.py'))
-converter = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(converter)
+converter = load_tool('model_converters/edgevit2mmhybrid.py')
 
 
 def _authors_state_dict(arch='xxs', num_classes=10):
     """A random EdgeViT in the authors' key layout (backbone + ``norm`` + ``head``)."""
     model = EdgeViT(arch, final_norm=True)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-            m.weight.data.uniform_(0.5, 1.5)
+    randomize_batchnorm_stats(model)
     state = dict(model.state_dict())
     channels = EdgeViT.arch_settings[arch]['embed_dims'][-1]
     state['head.weight'] = torch.randn(num_classes, channels)

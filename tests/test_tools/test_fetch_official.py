@@ -7,7 +7,6 @@ fail before any connection is made.
 """
 import argparse
 import hashlib
-import importlib.util
 import io
 import os
 import re
@@ -23,6 +22,8 @@ import yaml
 
 pytest.importorskip('mmpretrain')
 
+from helpers import load_tool  # noqa: E402
+
 from mmhybrid.apis import official_weights as ow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,15 +31,7 @@ NAME = 'topformer-t_8xb128_in1k'
 SOURCE_NAME = 'topformer-T-224-66.2.pth'
 
 
-def load_cli():
-    path = ROOT / 'tools' / 'model_converters' / 'fetch_official.py'
-    spec = importlib.util.spec_from_file_location('fetch_official', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fetch_cli = load_cli()
+fetch_cli = load_tool('model_converters/fetch_official.py')
 
 
 @pytest.fixture(scope='module')

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import load_tool
 
 from mmhybrid.models.backbones.hatnet import HATNet, TransCNN
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location(
-    'hatnet2mmhybrid', ROOT / 'tools/model_converters/hatnet2mmhybrid.py')
-converter = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(converter)
+converter = load_tool('model_converters/hatnet2mmhybrid.py')
 
 
 def _norm(state, prefix, channels, batch_norm):

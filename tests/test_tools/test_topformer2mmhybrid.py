@@ -1,45 +1,26 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """The converter against checkpoints written in the authors' key layout (random weights)."""
 import argparse
-import importlib.util
 from collections import OrderedDict
-from pathlib import Path
 
 import pytest
 import torch
 from mmengine.registry import init_default_scope
-from torch.nn.modules.batchnorm import _BatchNorm
 
 pytest.importorskip('mmseg')
 pytest.importorskip('mmpretrain')
+from helpers import load_tool, randomize_batchnorm_stats  # noqa: E402
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS  # noqa: E402
 from mmseg.registry import MODELS as SEG_MODELS  # noqa: E402
 
 from mmhybrid.models import TopFormer  # noqa: E402
 from mmhybrid.utils.converters import UnsafeCheckpointError  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_converter():
-    path = ROOT / 'tools' / 'model_converters' / 'topformer2mmhybrid.py'
-    spec = importlib.util.spec_from_file_location('topformer2mmhybrid', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-converter = load_converter()
+converter = load_tool('model_converters/topformer2mmhybrid.py')
 
 
 def randomise(model):
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    return model.eval()
+    return randomize_batchnorm_stats(model).eval()
 
 
 def build_segmentor():

@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn as nn
+from helpers import randomize_batchnorm_stats
 from mmengine.registry import init_default_scope
 
 from mmhybrid.models import EdgeViT
@@ -20,15 +21,6 @@ BACKBONE_PARAMS = {'xxs': 3_778_128, 'xs': 6_384_288, 's': 12_722_400}
 
 def count(module):
     return sum(p.numel() for p in module.parameters())
-
-
-def _randomise_bn(module):
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
 
 
 @pytest.mark.parametrize('arch', ['xxs', 'xs', 's'])
@@ -121,7 +113,7 @@ def test_any_input_size(hw):
 def test_no_padding_or_cropping_at_multiples_of_32(size, monkeypatch):
     """At 224/512 the any-size machinery must be a no-op: the authors' computation exactly."""
     model = EdgeViT(TINY_ARCH, final_norm=True).eval()
-    _randomise_bn(model)
+    randomize_batchnorm_stats(model)
     x = torch.rand(1, 3, size, size)
     expected = model(x)
 
@@ -141,7 +133,7 @@ def test_no_padding_or_cropping_at_multiples_of_32(size, monkeypatch):
 
 def test_final_norm_only_on_last_stage():
     model = EdgeViT(TINY_ARCH, final_norm=True).eval()
-    _randomise_bn(model)
+    randomize_batchnorm_stats(model)
     plain = EdgeViT(TINY_ARCH).eval()
     plain.load_state_dict({k: v for k, v in model.state_dict().items()
                            if not k.startswith('norm.')})
@@ -220,7 +212,7 @@ def test_invalid_arguments_are_explained():
 @pytest.mark.parametrize('convert', ['method', 'free_function'])
 def test_switch_to_deploy_keeps_outputs(convert):
     model = EdgeViT(TINY_ARCH, final_norm=True)
-    _randomise_bn(model)
+    randomize_batchnorm_stats(model)
     model.eval()
     x = torch.rand(2, 3, 70, 90)
     expected = model(x)
@@ -243,7 +235,7 @@ def test_switch_to_deploy_keeps_outputs(convert):
 
 def test_deploy_flag_loads_the_folded_state_dict_strictly():
     model = EdgeViT(TINY_ARCH, final_norm=True).double()
-    _randomise_bn(model)
+    randomize_batchnorm_stats(model)
     model.switch_to_deploy()
     x = torch.rand(1, 3, 70, 90, dtype=torch.double)
     with torch.no_grad():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
+from helpers import randomize_batchnorm_stats
 
 from mmhybrid.models import EdgeViT
 from mmhybrid.models.utils import switch_to_deploy
@@ -19,10 +19,7 @@ TINY_ARCH = dict(depths=[1, 1, 1, 1], embed_dims=[8, 16, 24, 32], num_heads=[1, 
 @pytest.mark.parametrize('deploy', [False, True])
 def test_onnx_export_matches_pytorch(hw, deploy, tmp_path):
     model = EdgeViT(TINY_ARCH, final_norm=True)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
+    randomize_batchnorm_stats(model)
     model.eval()
     if deploy:
         switch_to_deploy(model)

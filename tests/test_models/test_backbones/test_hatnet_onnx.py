@@ -4,6 +4,7 @@ import io
 
 import pytest
 import torch
+from helpers import randomize_batchnorm_stats
 
 from mmhybrid.models.backbones.hatnet import HATNet, TransCNN
 
@@ -15,18 +16,11 @@ TINY_ARCH = dict(embed_dims=[16, 32, 48, 64], head_dim=16, expansions=[2, 2, 2, 
                  kernel_sizes=[3, 3, 5, 3])
 
 
-def _randomise_norm_stats(model):
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-
-
 @pytest.mark.parametrize('cls', [TransCNN, HATNet])
 @pytest.mark.parametrize('size', [(64, 64), (50, 75)])
 def test_onnxruntime_matches_eager(cls, size):
     model = cls(TINY_ARCH).eval()
-    _randomise_norm_stats(model)
+    randomize_batchnorm_stats(model)
     x = torch.randn(1, 3, *size)
     buffer = io.BytesIO()
     torch.onnx.export(model, (x, ), buffer, dynamo=False, opset_version=17,

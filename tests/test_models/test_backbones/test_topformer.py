@@ -3,28 +3,21 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import randomize_batchnorm_stats
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models import TopFormer
-from mmhybrid.models.backbones.topformer import (TopFormerAttention, TopFormerConv2dBN,
-                                                 TopFormerPyramidPoolAgg,
-                                                 TopFormerSemanticsInjection)
+from mmhybrid.models.backbones.topformer import (
+    TopFormerAttention,
+    TopFormerConv2dBN,
+    TopFormerPyramidPoolAgg,
+    TopFormerSemanticsInjection,
+)
 from mmhybrid.models.utils import switch_to_deploy
 
 
 def num_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def randomise_bn(model: nn.Module) -> nn.Module:
-    """Give every BN non-trivial statistics and affine parameters (fresh BNs fold to identity)."""
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    return model
 
 
 # Parameter counts of the authors' models (reference-models.md section 4.3), in millions with 3
@@ -180,7 +173,8 @@ def test_custom_arch_and_validation():
 
 def test_attention_logits_are_not_scaled():
     torch.manual_seed(1)
-    attn = randomise_bn(TopFormerAttention(dim=12, key_dim=4, num_heads=2, attn_ratio=2)).eval()
+    attn = TopFormerAttention(dim=12, key_dim=4, num_heads=2, attn_ratio=2)
+    randomize_batchnorm_stats(attn).eval()
     x = torch.randn(2, 12, 3, 5)
     q = attn.to_q(x).flatten(2).reshape(2, 2, 4, 15)
     k = attn.to_k(x).flatten(2).reshape(2, 2, 4, 15)
@@ -191,7 +185,7 @@ def test_attention_logits_are_not_scaled():
 
 
 def test_injection_applies_h_sigmoid_before_upsampling():
-    sim = randomise_bn(TopFormerSemanticsInjection(6, 4, 8)).eval()
+    sim = randomize_batchnorm_stats(TopFormerSemanticsInjection(6, 4, 8)).eval()
     x_local, x_global = torch.randn(1, 6, 7, 9), torch.randn(1, 4, 2, 3)
     up = dict(size=(7, 9), mode='bilinear', align_corners=False)
     gate = F.interpolate(F.relu6(sim.global_act(x_global) + 3) / 6, **up)
@@ -252,7 +246,7 @@ def test_frozen_stages_apply_at_construction():
 
 
 def test_conv2d_bn_reparameterize_and_deploy_flag():
-    block = randomise_bn(TopFormerConv2dBN(4, 6, 3, 2, 1, groups=2)).eval()
+    block = randomize_batchnorm_stats(TopFormerConv2dBN(4, 6, 3, 2, 1, groups=2)).eval()
     x = torch.randn(2, 4, 9, 7)
     with torch.no_grad():
         expected = block(x)
@@ -267,7 +261,7 @@ def test_conv2d_bn_reparameterize_and_deploy_flag():
 
 
 def test_injection_reparameterize():
-    sim = randomise_bn(TopFormerSemanticsInjection(6, 4, 8)).eval()
+    sim = randomize_batchnorm_stats(TopFormerSemanticsInjection(6, 4, 8)).eval()
     x_local, x_global = torch.randn(1, 6, 7, 9), torch.randn(1, 4, 2, 3)
     with torch.no_grad():
         expected = sim(x_local, x_global)
@@ -283,7 +277,7 @@ def test_injection_reparameterize():
 def test_switch_to_deploy_method_and_deploy_flag(mode):
     """The backbone's own switch_to_deploy() folds every BN; TopFormer(deploy=True) loads the
     folded state dict strictly and reproduces the folded outputs."""
-    model = randomise_bn(TopFormer('tiny', mode=mode)).eval()
+    model = randomize_batchnorm_stats(TopFormer('tiny', mode=mode)).eval()
     x = torch.rand(1, 3, 96, 70)
     with torch.no_grad():
         expected = model(x)
@@ -302,7 +296,7 @@ def test_switch_to_deploy_method_and_deploy_flag(mode):
 
 @pytest.mark.parametrize('mode', ['dense', 'global'])
 def test_switch_to_deploy_matches_eager(mode):
-    model = randomise_bn(TopFormer('tiny', mode=mode)).eval()
+    model = randomize_batchnorm_stats(TopFormer('tiny', mode=mode)).eval()
     x = torch.rand(2, 3, 96, 128)
     with torch.no_grad():
         expected = model(x)
@@ -327,7 +321,7 @@ def test_onnx_export_at_non_divisible_sizes(mode, size, tmp_path):
     from mmhybrid.analysis import export_and_check
 
     # 224: the 7x7 map is pooled to 4x4, which plain ONNX adaptive pooling cannot express
-    model = randomise_bn(TopFormer('tiny', mode=mode)).eval()
+    model = randomize_batchnorm_stats(TopFormer('tiny', mode=mode)).eval()
     result = export_and_check(switch_to_deploy(model), torch.rand(1, 3, *size),
                               str(tmp_path / 'topformer.onnx'))
     assert result.max_error < 1e-4

@@ -11,10 +11,16 @@ import io
 import pytest
 import torch
 import torch.nn as nn
+from helpers import randomize_batchnorm_stats
 
 from mmhybrid.models.backbones.trt_vit import TRTViT
-from mmhybrid.models.layers.mixblock import (MixBlockA, MixBlockB, MixBlockC, TRTBottleneck,
-                                             TRTTransformerBlock)
+from mmhybrid.models.layers.mixblock import (
+    MixBlockA,
+    MixBlockB,
+    MixBlockC,
+    TRTBottleneck,
+    TRTTransformerBlock,
+)
 
 #: A small arch with every structural feature of the real ones: BottleNeck-only stages, a stage
 #: ending with MixBlocks (C/D stage 4), a MixBlock-only stage that downsamples (stage 5).
@@ -26,15 +32,6 @@ EXPECTED_PARAMS = {'a': 25_291_808, 'b': 36_194_592, 'c': 66_866_656, 'd': 78_14
 
 def _num_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def _randomise_bn(module: nn.Module) -> None:
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
 
 
 @pytest.mark.parametrize('arch', ['a', 'b', 'c', 'd'])
@@ -207,7 +204,7 @@ def test_with_cp_checkpoints_every_block(monkeypatch):
 
 def test_switch_to_deploy_matches_eager():
     model = TRTViT(arch=TINY_ARCH, out_indices=(0, 1, 2, 3))
-    _randomise_bn(model)
+    randomize_batchnorm_stats(model)
     model.eval()
     x = torch.rand(2, 3, 70, 54)
     with torch.no_grad():
@@ -228,7 +225,7 @@ def test_deploy_flag_loads_the_folded_state_dict(mix_block):
     """``TRTViT(deploy=True)`` is the folded model: a state dict saved after
     ``switch_to_deploy()`` loads strictly and reproduces the folded outputs."""
     model = TRTViT(arch=TINY_ARCH, mix_block=mix_block, out_indices=(0, 1, 2, 3)).double()
-    _randomise_bn(model)
+    randomize_batchnorm_stats(model)
     model.switch_to_deploy()
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
@@ -259,7 +256,7 @@ def _assert_onnx_parity(model: nn.Module, x: torch.Tensor, path) -> None:
 def test_onnx_export_tiny_all_blocks(tmp_path):
     for mix_block in ('MixBlockA', 'MixBlockB', 'MixBlockC'):
         model = TRTViT(arch=TINY_ARCH, mix_block=mix_block, out_indices=(0, 1, 2, 3))
-        _randomise_bn(model)
+        randomize_batchnorm_stats(model)
         _assert_onnx_parity(model, torch.rand(1, 3, 64, 48), tmp_path / f'{mix_block}.onnx')
 
 
@@ -268,7 +265,7 @@ def test_onnx_dynamic_export_at_sizes_needing_padding(tmp_path):
     pytest.importorskip('onnxruntime')
     from mmhybrid.analysis import export_and_check
     model = TRTViT(arch=TINY_ARCH, out_indices=(0, 1, 2, 3))
-    _randomise_bn(model)
+    randomize_batchnorm_stats(model)
     model.switch_to_deploy()
     result = export_and_check(model, torch.rand(1, 3, 64, 64), str(tmp_path / 'dyn.onnx'),
                               dynamic=True, extra_shape=(80, 112))
@@ -277,7 +274,7 @@ def test_onnx_dynamic_export_at_sizes_needing_padding(tmp_path):
 
 def test_onnx_export_full_size_a(tmp_path):
     model = TRTViT(arch='a', out_indices=(0, 1, 2, 3))
-    _randomise_bn(model)
+    randomize_batchnorm_stats(model)
     _assert_onnx_parity(model, torch.rand(1, 3, 64, 64), tmp_path / 'trt-vit-a.onnx')
 
 
@@ -285,7 +282,7 @@ def test_onnx_export_full_size_a(tmp_path):
 @pytest.mark.parametrize('arch', ['b', 'c', 'd'])
 def test_onnx_export_full_size(tmp_path, arch):
     model = TRTViT(arch=arch, out_indices=(0, 1, 2, 3))
-    _randomise_bn(model)
+    randomize_batchnorm_stats(model)
     _assert_onnx_parity(model, torch.rand(1, 3, 64, 64), tmp_path / f'trt-vit-{arch}.onnx')
 
 

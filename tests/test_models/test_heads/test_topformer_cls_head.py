@@ -4,6 +4,7 @@ import torch
 from mmengine.registry import init_default_scope
 
 pytest.importorskip('mmpretrain')
+from helpers import randomize_batchnorm_stats  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 
 from mmhybrid.models import TopFormerClsHead  # noqa: E402
@@ -16,8 +17,7 @@ def _mmpretrain_scope():
 
 def test_forward_is_bn_then_linear():
     head = TopFormerClsHead(num_classes=10, in_channels=8).eval()
-    head.bn.running_mean.uniform_(-1, 1)
-    head.bn.running_var.uniform_(0.5, 2)
+    randomize_batchnorm_stats(head)
     feat = torch.rand(3, 8)
     torch.testing.assert_close(head((feat, )), head.l(head.bn(feat)))
     assert set(head.state_dict()) == {'bn.weight', 'bn.bias', 'bn.running_mean',
@@ -44,10 +44,7 @@ def test_loss_and_predict():
 
 def test_reparameterize_folds_bn_into_linear():
     head = TopFormerClsHead(num_classes=6, in_channels=8, dropout_rate=0.5).eval()
-    head.bn.running_mean.uniform_(-1, 1)
-    head.bn.running_var.uniform_(0.5, 2)
-    head.bn.weight.data.uniform_(0.5, 1.5)
-    head.bn.bias.data.uniform_(-1, 1)
+    randomize_batchnorm_stats(head)
     feat = torch.rand(5, 8)
     expected = head((feat, ))
     head.reparameterize()

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import randomize_batchnorm_stats
 
 from mmhybrid.models.layers.hmhsa import HMHSA
 
@@ -65,13 +66,12 @@ def naive_hmhsa(module: HMHSA, x: torch.Tensor) -> torch.Tensor:
 
 
 def _randomise_norms(module):
+    """Random BatchNorms (the shared helper) and random GroupNorm affine parameters."""
+    randomize_batchnorm_stats(module)
     for m in module.modules():
-        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+        if isinstance(m, torch.nn.GroupNorm):
             torch.nn.init.uniform_(m.weight, 0.5, 1.5)
             torch.nn.init.uniform_(m.bias, -0.5, 0.5)
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
 
 
 @pytest.mark.parametrize('norm_cfg', [dict(type='BN'), dict(type='GN', num_groups=1, eps=1e-6)])

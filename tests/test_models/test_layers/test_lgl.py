@@ -2,20 +2,12 @@
 import pytest
 import torch
 import torch.nn as nn
+from helpers import randomize_batchnorm_stats
 from mmcv.cnn import fuse_conv_bn
 
 from mmhybrid.models.layers import GlobalSparseAttn, LGLBlock, LocalAgg, SelfAttnBlock
 from mmhybrid.models.utils import switch_to_deploy
 from mmhybrid.registry import MODELS
-
-
-def _randomise_bn(module):
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
 
 
 def _reference_sparse_attn(attn: GlobalSparseAttn, tokens, hw):
@@ -98,7 +90,7 @@ def test_local_agg_structure_and_deploy():
     assert block.mlp.fc1.out_channels == 64
     assert sum(p.numel() for p in block.parameters()) == (
         10 * 16 + 2 * 16 + 2 * (16 * 16 + 16) + 26 * 16 + 2 * 16 + 8 * 16 * 16 + 5 * 16)
-    _randomise_bn(block)
+    randomize_batchnorm_stats(block)
     block.eval()
     x = torch.randn(2, 16, 9, 11)
     expected = block(x)
@@ -126,7 +118,7 @@ def test_local_agg_folds_batch_norms_only():
 
 def test_mmcv_generic_fusion_never_folds_a_bn_into_the_wrong_conv():
     block = LGLBlock(16, num_heads=2, sr_ratio=2)
-    _randomise_bn(block)
+    randomize_batchnorm_stats(block)
     block.eval()
     x = torch.randn(1, 16, 8, 8)
     expected = block(x)
@@ -145,7 +137,7 @@ def test_lgl_block_build_shape_and_deploy(sr_ratio):
     x = torch.randn(2, 16, 7, 10)
     block.train()
     assert block(x).shape == x.shape
-    _randomise_bn(block)
+    randomize_batchnorm_stats(block)
     block.eval()
     expected = block(x)
     switch_to_deploy(block)
@@ -158,7 +150,7 @@ def test_lgl_block_deploy_flag_loads_the_folded_state_dict(sr_ratio):
     """``reparameterize()`` and ``LGLBlock(..., deploy=True)`` give the same structure: the folded
     state dict loads strictly and reproduces the outputs."""
     block = LGLBlock(16, num_heads=2, sr_ratio=sr_ratio).double()
-    _randomise_bn(block)
+    randomize_batchnorm_stats(block)
     block.eval()
     x = torch.randn(2, 16, 7, 10, dtype=torch.double)
     with torch.no_grad():

@@ -7,23 +7,20 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import randomize_batchnorm_stats
 from mmcv.cnn import ConvModule
 
-from mmhybrid.models.layers.mixblock import (ConvBNAct, MixBlockA, MixBlockB, MixBlockC,
-                                             SpatialReductionAttention, TRTBottleneck,
-                                             TRTTransformerBlock)
+from mmhybrid.models.layers.mixblock import (
+    ConvBNAct,
+    MixBlockA,
+    MixBlockB,
+    MixBlockC,
+    SpatialReductionAttention,
+    TRTBottleneck,
+    TRTTransformerBlock,
+)
 from mmhybrid.models.utils import switch_to_deploy
 from mmhybrid.registry import MODELS
-
-
-def _randomise_bn(module: nn.Module) -> None:
-    """Non-trivial BN statistics and affine parameters, so folding is actually exercised."""
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
 
 
 def _num_params(module: nn.Module) -> int:
@@ -175,7 +172,7 @@ def test_conv_bn_act_is_a_conv_module_with_the_same_keys():
 
 def test_conv_bn_act_reparameterize_and_deploy_flag():
     block = ConvBNAct(8, 16, 3, padding=1, act_cfg=None).double()
-    _randomise_bn(block)
+    randomize_batchnorm_stats(block)
     block.eval()
     x = torch.rand(2, 8, 9, 7, dtype=torch.float64)
     expected = block(x)
@@ -206,7 +203,7 @@ def _deploy_case(block_cls):
 @pytest.mark.parametrize('block_cls', [TRTBottleneck, MixBlockA, MixBlockB, MixBlockC])
 def test_reparameterize_folds_every_bn(block_cls):
     block, _ = _deploy_case(block_cls)
-    _randomise_bn(block)
+    randomize_batchnorm_stats(block)
     block.eval()
     x = torch.rand(2, 64, 10, 14)
     with torch.no_grad():
@@ -228,7 +225,7 @@ def test_deploy_flag_loads_the_folded_state_dict(block_cls):
     block, kwargs = _deploy_case(block_cls)
     block = block.double()
     keys_before = set(block.state_dict())
-    _randomise_bn(block)
+    randomize_batchnorm_stats(block)
     block.eval()
     x = torch.rand(2, 64, 10, 14, dtype=torch.float64)
     with torch.no_grad():
@@ -253,7 +250,7 @@ def test_mixblock_plugs_into_a_stock_resnet_stage(block_cls):
     resnet_cls = pytest.importorskip('mmpretrain.models').ResNet
     backbone = resnet_cls(depth=18, out_indices=(2, 3))
     backbone.layer4[1] = block_cls(512, 512, sr_ratio=1)
-    _randomise_bn(backbone)
+    randomize_batchnorm_stats(backbone)
     x = torch.rand(2, 3, 128, 96)
     outs = backbone(x)
     assert [tuple(o.shape) for o in outs] == [(2, 256, 8, 6), (2, 512, 4, 3)]
