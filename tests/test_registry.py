@@ -39,9 +39,10 @@ def test_both_names_resolve_to_the_same_class(scope):
 def test_blocks_are_not_mirrored():
     """Building blocks stay in the mmhybrid scope so they cannot clash with library names."""
     public = {cls.__name__ for cls in mmhybrid_models.PUBLIC_MODELS}
+    assert mmhybrid_models.layers.__all__
     for name in mmhybrid_models.layers.__all__:
         assert name not in public
-        assert MODELS.get(name) is not None
+        assert MODELS.get(name) is getattr(mmhybrid_models.layers, name), name
 
 
 def test_mirroring_is_idempotent_and_reports_clashes():
@@ -80,6 +81,22 @@ CONFIG_CASES = [
     ('mmdet', 'edgevit/retinanet_edgevit-xxs_fpn_1x_coco.py', 'EdgeViT'),
     ('mmpretrain', 'edgevit/edgevit-xxs_8xb256_in1k.py', 'EdgeViT'),
 ]
+# What each model returns in tensor mode for a 64x64 image: ADE20K logits at 1/8 (TopFormer's
+# head), RetinaNet's (80 classes x 9 anchors, 4 x 9 box deltas) on five FPN levels, and the
+# ImageNet logits.
+_LEVELS = [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
+TENSOR_SHAPES = {
+    'mmseg': (1, 150, 8, 8),
+    'mmdet': ([(1, 720, *hw) for hw in _LEVELS], [(1, 36, *hw) for hw in _LEVELS]),
+    'mmpretrain': (1, 1000),
+}
+
+
+def _shapes(out):
+    """Shapes of a tensor or of a nest of tuples and lists of tensors, keeping the nesting."""
+    if isinstance(out, torch.Tensor):
+        return tuple(out.shape)
+    return type(out)(_shapes(o) for o in out)
 
 
 @pytest.mark.parametrize('prefix', ['mmhybrid.', ''], ids=['prefixed', 'plain'])
@@ -100,4 +117,11 @@ def test_library_configs_build_with_either_name(scope, config, name, prefix):
     model.eval()
     with torch.no_grad():
         out = model(torch.rand(1, 3, 64, 64), mode='tensor')
-    assert out is not None
+    assert _shapes(out) == TENSOR_SHAPES[scope]
+    assert all(torch.isfinite(t).all() for t in _tensors(out))
+
+
+def _tensors(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    return [t for o in out for t in _tensors(o)]
