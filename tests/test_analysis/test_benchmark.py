@@ -1,6 +1,7 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""Smoke runs of tools/analysis_tools/benchmark.py and reproduce_tables.py, and the latency
-protocol (no timing assertions: speed belongs in benchmarks, not in tests)."""
+"""Smoke runs of tools/analysis_tools/benchmark.py, benchmark_topformer_deploy.py and
+reproduce_tables.py, and the latency protocol (no timing assertions: speed belongs in
+benchmarks, not in tests)."""
 import json
 import os.path as osp
 
@@ -66,3 +67,12 @@ def test_reproduce_tables_smoke(tmp_path, load_tool):
         'not evaluated |' in text
     for suffix in ('_accuracy_vs_latency.png', '_latency_vs_size.png', '.json'):
         assert (tmp_path / f'tables{suffix}').stat().st_size > 0
+
+
+def test_deploy_benchmark_script_runs(capsys, load_tool):
+    pytest.importorskip('mmseg')
+    script = load_tool('analysis_tools/benchmark_topformer_deploy.py')
+    script.main([TINY_SEG, '--shape', '64', '64', '--warmup', '0', '--runs', '1'])
+    row = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert row[0] == 'topformer_t_ade20k' and row[1] == '1.390'
+    assert float(row[-1]) < 1e-4  # fused vs eager relative difference
