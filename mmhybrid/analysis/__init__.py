@@ -6,19 +6,60 @@ The command-line tools under ``tools/analysis_tools`` and ``tools/deployment`` a
 over this package.
 """
 from .compare import MODES, ModeMeasurement, compare_modes
-from .complexity import (ATTENTION_OPS, ComplexityResult, count_complexity, count_parameters,
-                         flop_handles, sdpa_flop_jit)
-from .latency import (LatencyResult, PeakRSSSampler, benchmark_onnxruntime, benchmark_torch,
-                      machine_info, make_ort_session, measure_latency, set_num_threads)
-from .model_zoo import (END_MARKER, START_MARKER, ModelEntry, check_metafiles,
-                        extract_model_zoo, list_configs, load_model_index, match_models,
-                        model_zoo_in_sync, render_model_zoo, replace_model_zoo)
-from .onnx_export import (DEFAULT_RTOL, DYNAMIC_CHECK_OFFSETS, OnnxParityError, ParityResult,
-                          check_onnx_parity, dynamic_check_size, export_and_check, export_onnx,
-                          flatten_outputs, relative_error)
-from .task_model import (BASELINE_CONFIGS, TASK_SCOPES, TaskModel, build_detector_head_probe,
-                         build_task_model, default_input_shape, load_config, plain_model_cfg,
-                         randomise_bn_statistics)
+from .complexity import (
+    ATTENTION_OPS,
+    ComplexityResult,
+    count_complexity,
+    count_parameters,
+    flop_handles,
+    sdpa_flop_jit,
+)
+from .latency import (
+    LatencyResult,
+    PeakRSSSampler,
+    benchmark_onnxruntime,
+    benchmark_torch,
+    machine_info,
+    make_ort_session,
+    measure_latency,
+    set_num_threads,
+)
+from .model_zoo import (
+    END_MARKER,
+    START_MARKER,
+    ModelEntry,
+    check_metafiles,
+    extract_model_zoo,
+    list_configs,
+    load_model_index,
+    match_models,
+    model_zoo_in_sync,
+    render_model_zoo,
+    replace_model_zoo,
+)
+from .onnx_export import (
+    DEFAULT_RTOL,
+    DYNAMIC_CHECK_OFFSETS,
+    OnnxParityError,
+    ParityResult,
+    check_onnx_parity,
+    dynamic_check_size,
+    export_and_check,
+    export_onnx,
+    flatten_outputs,
+    relative_error,
+)
+from .task_model import (
+    BASELINE_CONFIGS,
+    TASK_SCOPES,
+    TaskModel,
+    build_detector_head_probe,
+    build_task_model,
+    default_input_shape,
+    load_config,
+    plain_model_cfg,
+    randomise_bn_statistics,
+)
 
 __all__ = [
     'MODES', 'ModeMeasurement', 'compare_modes',

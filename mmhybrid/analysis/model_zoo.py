@@ -310,4 +310,3 @@ def match_models(models: Sequence[ModelEntry], patterns: Optional[Sequence[str]]
             fnmatch.fnmatch(m.name, p) or fnmatch.fnmatch(m.config, p) or p == m.name
             for p in patterns)
     ]
-

@@ -11,9 +11,15 @@ Importing :mod:`mmhybrid` also registers the classification models into MMPretra
 (lazily: when MMPretrain gets imported), so ``mmpretrain.get_model(name)`` knows them.
 """
 from .inference import FETCH_COMMAND, Inferencer, get_model, inference_model, load_weights
-from .model_index import (TASK_ALIASES, UnknownModelError, find_model_index, list_models,
-                          register_into_mmpretrain, register_into_mmpretrain_lazily,
-                          resolve_model)
+from .model_index import (
+    TASK_ALIASES,
+    UnknownModelError,
+    find_model_index,
+    list_models,
+    register_into_mmpretrain,
+    register_into_mmpretrain_lazily,
+    resolve_model,
+)
 
 __all__ = [
     'FETCH_COMMAND', 'Inferencer', 'get_model', 'inference_model', 'load_weights',

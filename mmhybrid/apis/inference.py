@@ -408,4 +408,3 @@ def inference_model(model_or_name, images, out_dir: Optional[str] = None,
     inferencer = Inferencer(model_or_name, weights=weights, device=device,
                             cfg_options=cfg_options)
     return inferencer(images, out_dir=out_dir, **kwargs)
-

@@ -11,8 +11,14 @@
 Importing this package registers ``mmhybrid.ReportDataErrors`` and imports neither mmseg,
 mmdet nor mmpretrain.
 """
-from .checks import (DatasetReport, check_dataset, check_dataset_folders, find_folder_problems,
-                     iter_leaf_dataset_cfgs, segmentation_label_spec)
+from .checks import (
+    DatasetReport,
+    check_dataset,
+    check_dataset_folders,
+    find_folder_problems,
+    iter_leaf_dataset_cfgs,
+    segmentation_label_spec,
+)
 from .errors import DataProblem, DatasetError
 from .files import inspect_image_file
 from .transforms import TRANSFORMS, ReportDataErrors, wrap_pipelines_with_error_reports

@@ -584,6 +584,7 @@ def check_dataset(cfg: Any,
         progress: print a progress bar per dataset.
     """
     from mmengine.registry import init_default_scope
+
     import mmhybrid.datasets  # noqa: F401  (pipelines may name mmhybrid transforms)
     if _get(cfg, 'default_scope') is not None:
         init_default_scope(cfg['default_scope'])

@@ -13,11 +13,9 @@ from typing import Any, Iterable, List, Optional, Sequence
 import numpy as np
 
 from mmhybrid.registry import TRANSFORMS
-
 from .checks import DATALOADER_KEYS, iter_leaf_dataset_cfgs, segmentation_label_spec
 from .errors import DatasetError
 from .files import inspect_image_file
-
 
 #: ``results`` keys naming the sample's files, with how they are called in messages.
 _FILE_KEYS = (('img_path', 'image'), ('seg_map_path', 'label map'))

@@ -4,9 +4,19 @@
 Importing this package registers nothing; the config smoke-training harness that the tests use
 lives in ``tests/smoke.py``.
 """
-from .tiny_datasets import (COCO_CATEGORIES, DATASET_MAKERS, TINY_DATASET_CLASSES, make_ade20k,
-                            make_all, make_cityscapes, make_coco, make_coco_stuff10k,
-                            make_coco_stuff164k, make_imagenet, make_pascal_context)
+from .tiny_datasets import (
+    COCO_CATEGORIES,
+    DATASET_MAKERS,
+    TINY_DATASET_CLASSES,
+    make_ade20k,
+    make_all,
+    make_cityscapes,
+    make_coco,
+    make_coco_stuff10k,
+    make_coco_stuff164k,
+    make_imagenet,
+    make_pascal_context,
+)
 
 __all__ = [
     'COCO_CATEGORIES', 'DATASET_MAKERS', 'TINY_DATASET_CLASSES', 'make_ade20k', 'make_all',

@@ -508,7 +508,8 @@ def make_ade20k(root: str,
     :func:`make_all`.
 
     Returns:
-        str: ``<root>/ADEChallengeData2016``, the ``data_root`` of ``mmseg::_base_/datasets/ade20k.py``.
+        str: ``<root>/ADEChallengeData2016``, the ``data_root`` of
+        ``mmseg::_base_/datasets/ade20k.py``.
     """
     return _make(root, [_plan_ade20k(num_train, num_val, size, seed)], overwrite)[0]
 
@@ -640,7 +641,8 @@ def make_coco_stuff164k(root: str,
     are those of :func:`make_all`.
 
     Returns:
-        str: ``<root>/coco_stuff164k``, the ``data_root`` of ``mmseg::_base_/datasets/coco-stuff164k.py``.
+        str: ``<root>/coco_stuff164k``, the ``data_root`` of
+        ``mmseg::_base_/datasets/coco-stuff164k.py``.
     """
     return _make(root, [_plan_coco_stuff164k(num_train, num_val, size, seed)], overwrite)[0]
 
@@ -721,8 +723,9 @@ def make_coco(root: str,
     refusals are those of :func:`make_all`.
 
     Returns:
-        str: ``<root>/coco``, the ``data_root`` of ``mmdet::_base_/datasets/coco_{detection,instance}.py``
-        (those configs concatenate it with ``'annotations/...'``, so append a ``/``).
+        str: ``<root>/coco``, the ``data_root`` of
+        ``mmdet::_base_/datasets/coco_{detection,instance}.py`` (those configs concatenate it with
+        ``'annotations/...'``, so append a ``/``).
     """
     return _make(root, [_plan_coco(num_train, num_val, size, seed)], overwrite)[0]
 

@@ -184,4 +184,3 @@ def verify_classifier_weights(backbone: nn.Module, converted: Dict[str, torch.Te
         backbone.load_state_dict(backbone_state, strict=True)
     except RuntimeError as exc:
         raise RuntimeError(f'The converted weights do not match {description}:\n{exc}') from None
-

@@ -12,8 +12,12 @@ from mmengine.model.weight_init import PretrainedInit
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
-from mmhybrid.utils.state_dict import (CheckpointMismatchError, checkpoint_state_dict,
-                                       compare_state_dicts, diagnose)
+from mmhybrid.utils.state_dict import (
+    CheckpointMismatchError,
+    checkpoint_state_dict,
+    compare_state_dicts,
+    diagnose,
+)
 
 
 def _is_pretrained(init_cfg: Mapping) -> bool:

@@ -7,9 +7,9 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 
 from mmhybrid.models.layers.lgl import LGLBlock
-from .base_backbone import HybridBackbone
 from mmhybrid.models.utils import pad_to_multiple
 from mmhybrid.registry import MODELS
+from .base_backbone import HybridBackbone
 
 
 class EdgeViTPatchEmbed(nn.Module):
@@ -221,4 +221,3 @@ class EdgeViT(HybridBackbone):
         if self.frozen_stages == self.num_stages and self.final_norm:
             modules.append(self.norm)
         return modules
-

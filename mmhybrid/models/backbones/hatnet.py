@@ -17,9 +17,9 @@ from mmcv.cnn.bricks import DropPath
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.registry import MODELS
-from .base_backbone import HybridBackbone
 from ..layers.hmhsa import HMHSA
 from ..utils.deploy import fold_preceding_bn_into_pointwise_conv, fuse_conv_bn
+from .base_backbone import HybridBackbone
 
 
 class ConvStem(nn.Sequential):

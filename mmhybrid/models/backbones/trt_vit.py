@@ -11,8 +11,13 @@ import torch.nn as nn
 from mmengine.model.weight_init import constant_init
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmhybrid.models.layers.mixblock import (ConvBNAct, MixBlockA, MixBlockB, MixBlockC,
-                                             TRTBottleneck)
+from mmhybrid.models.layers.mixblock import (
+    ConvBNAct,
+    MixBlockA,
+    MixBlockB,
+    MixBlockC,
+    TRTBottleneck,
+)
 from mmhybrid.registry import MODELS
 from .base_backbone import HybridBackbone
 

@@ -26,8 +26,10 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models.utils import crop_to
-from mmhybrid.models.utils.deploy import (fold_identity_into_depthwise_conv,
-                                          fold_preceding_bn_into_pointwise_conv)
+from mmhybrid.models.utils.deploy import (
+    fold_identity_into_depthwise_conv,
+    fold_preceding_bn_into_pointwise_conv,
+)
 from mmhybrid.registry import MODELS
 
 
