@@ -25,13 +25,21 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-from mmhybrid.apis.runner_setup import (build_runner, check_runner_model,  # noqa: E402
-                                         default_work_dir, enable_visualization,
-                                         prepare_data_checks, setup_cpu_distributed,
-                                         task_scope)
-from mmhybrid.utils.state_dict import (check_checkpoint_fits,  # noqa: E402
-                                       checkpoint_state_dict, compare_state_dicts,
-                                       load_checkpoint_file)
+from mmhybrid.apis.runner_setup import (  # noqa: E402
+    build_runner,
+    check_runner_model,
+    default_work_dir,
+    enable_visualization,
+    prepare_data_checks,
+    setup_cpu_distributed,
+    task_scope,
+)
+from mmhybrid.utils.state_dict import (  # noqa: E402
+    check_checkpoint_fits,
+    checkpoint_state_dict,
+    compare_state_dicts,
+    load_checkpoint_file,
+)
 
 
 def parse_args(argv=None):

@@ -31,9 +31,16 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from mmhybrid.analysis import (benchmark_onnxruntime, benchmark_torch,  # noqa: E402
-                               build_task_model, compare_modes, export_and_check,
-                               machine_info, make_ort_session, set_num_threads)
+from mmhybrid.analysis import (  # noqa: E402
+    benchmark_onnxruntime,
+    benchmark_torch,
+    build_task_model,
+    compare_modes,
+    export_and_check,
+    machine_info,
+    make_ort_session,
+    set_num_threads,
+)
 from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 

@@ -37,8 +37,12 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 
-from mmhybrid.analysis import (PeakRSSSampler, build_task_model,  # noqa: E402
-                               compare_modes, randomise_bn_statistics)
+from mmhybrid.analysis import (  # noqa: E402
+    PeakRSSSampler,
+    build_task_model,
+    compare_modes,
+    randomise_bn_statistics,
+)
 
 MODELS = {'transcnn': 'TransCNN', 'hatnet': 'HATNet'}
 

@@ -30,8 +30,15 @@ import json
 import os.path as osp
 from typing import List, Tuple
 
-from mmhybrid.analysis import (BASELINE_CONFIGS, MODES, build_task_model, compare_modes,
-                               count_parameters, machine_info, set_num_threads)
+from mmhybrid.analysis import (
+    BASELINE_CONFIGS,
+    MODES,
+    build_task_model,
+    compare_modes,
+    count_parameters,
+    machine_info,
+    set_num_threads,
+)
 from mmhybrid.models.backbones.trt_vit import TRTViT
 from mmhybrid.utils.fileio import atomic_output, check_destination
 

@@ -21,8 +21,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from mmhybrid.analysis import (build_detector_head_probe, build_task_model,  # noqa: E402
-                               count_complexity)
+from mmhybrid.analysis import build_detector_head_probe, build_task_model, count_complexity  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -37,10 +37,20 @@ import warnings
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # a checkout
 
-from mmhybrid.analysis import (BASELINE_CONFIGS, MODES, TASK_SCOPES,  # noqa: E402
-                               build_task_model, compare_modes, count_complexity,
-                               load_config, load_model_index, machine_info, match_models,
-                               plain_model_cfg, set_num_threads)
+from mmhybrid.analysis import (  # noqa: E402
+    BASELINE_CONFIGS,
+    MODES,
+    TASK_SCOPES,
+    build_task_model,
+    compare_modes,
+    count_complexity,
+    load_config,
+    load_model_index,
+    machine_info,
+    match_models,
+    plain_model_cfg,
+    set_num_threads,
+)
 from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 #: The metric reported per task (metafile name, mmengine metric key, scale to percent).

@@ -18,8 +18,12 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # a checkout
 
-from mmhybrid.analysis.model_zoo import (check_metafiles, extract_model_zoo,  # noqa: E402
-                                         render_model_zoo, replace_model_zoo)
+from mmhybrid.analysis.model_zoo import (  # noqa: E402
+    check_metafiles,
+    extract_model_zoo,
+    render_model_zoo,
+    replace_model_zoo,
+)
 from mmhybrid.utils.fileio import atomic_output  # noqa: E402
 
 

@@ -40,8 +40,13 @@ import yaml
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # a checkout
 
-from mmhybrid.analysis import (build_task_model, count_complexity,  # noqa: E402
-                               count_parameters, load_model_index, set_num_threads)
+from mmhybrid.analysis import (  # noqa: E402
+    build_task_model,
+    count_complexity,
+    count_parameters,
+    load_model_index,
+    set_num_threads,
+)
 from mmhybrid.utils.fileio import atomic_output  # noqa: E402
 
 #: The metadata keys this tool owns, in the order they are inserted.

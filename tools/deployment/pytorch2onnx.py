@@ -13,7 +13,12 @@ PyTorch within ``--rtol`` (relative: max |diff| / max |reference|, default 1e-4)
 
 The file is written under a temporary name beside OUT and moved to OUT only when the checks
 pass: on a failed export or check (``FAILED: ...``, exit status 1) nothing is left at OUT. An
-existing OUT is refused unless ``--force`` (``error: ...``, exit status 1). Examples::
+existing OUT is refused unless ``--force`` (``error: ...``, exit status 1).
+
+``--mobile [exact|approx-erf]`` (static exports only) rewrites the graph for the NNAPI / CoreML
+execution providers before the parity check (:mod:`mmhybrid.analysis.mobile_onnx`, see
+docs/en/deployment.md) and prints the verdict of onnxruntime's mobile usability checker.
+Examples::
 
     python tools/deployment/pytorch2onnx.py configs/edgevit/edgevit-xxs_8xb256_in1k.py \\
         --shape 224 224 work_dirs/edgevit-xxs.onnx
@@ -28,8 +33,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from mmhybrid.analysis import (DEFAULT_RTOL, OnnxParityError, build_task_model,  # noqa: E402
-                               export_and_check)
+from mmhybrid.analysis import DEFAULT_RTOL, OnnxParityError, build_task_model, export_and_check  # noqa: E402
 from mmhybrid.utils.fileio import check_destination  # noqa: E402
 
 
@@ -44,6 +48,8 @@ def parse_args(argv=None):
     parser.add_argument('--part', choices=['model', 'backbone'], default='model')
     parser.add_argument('--dynamic', action='store_true',
                         help='dynamic batch / height / width axes')
+    parser.add_argument('--mobile', nargs='?', const='exact', choices=['exact', 'approx-erf'],
+                        help='static graph in NNAPI/CoreML operators (default profile: exact)')
     parser.add_argument('--no-deploy', action='store_true',
                         help='export without switch_to_deploy (conv+BN folding)')
     parser.add_argument('--opset', type=int, default=17)
@@ -55,16 +61,20 @@ def parse_args(argv=None):
 
 
 def pytorch2onnx(config, out, shape, checkpoint=None, batch=1, part='model', dynamic=False,
-                 deploy=True, opset=17, rtol=DEFAULT_RTOL, cfg_options=None):
+                 deploy=True, opset=17, rtol=DEFAULT_RTOL, cfg_options=None, mobile=None):
     """Export and check; returns the :class:`~mmhybrid.analysis.ParityResult`."""
     task = build_task_model(config, checkpoint=checkpoint, part=part, shape=shape,
                             deploy=deploy, cfg_options=cfg_options)
     inputs = task.make_inputs(batch=batch)
-    return export_and_check(task.module, inputs, out, opset=opset, dynamic=dynamic, rtol=rtol)
+    return export_and_check(task.module, inputs, out, opset=opset, dynamic=dynamic, rtol=rtol,
+                            mobile=mobile)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.mobile and args.dynamic:
+        print('error: --mobile needs a static export; drop --dynamic.', file=sys.stderr)
+        return 1
     try:
         check_destination(args.out, force=args.force)
     except (FileExistsError, IsADirectoryError) as exc:
@@ -73,7 +83,7 @@ def main(argv=None):
     try:
         result = pytorch2onnx(args.config, args.out, args.shape, args.checkpoint, args.batch,
                               args.part, args.dynamic, not args.no_deploy, args.opset,
-                              args.rtol, args.cfg_options)
+                              args.rtol, args.cfg_options, mobile=args.mobile)
     except (OnnxParityError, RuntimeError) as exc:
         print(f'FAILED: {exc} Nothing was written to {args.out}.', file=sys.stderr)
         return 1
@@ -81,6 +91,9 @@ def main(argv=None):
         print(f'onnxruntime vs PyTorch at {list(shape)}: max relative error '
               f'{max(errors):.2e} over {len(errors)} output(s) (rtol {args.rtol:g})')
     print(f'saved {args.out}')
+    if args.mobile:
+        from mmhybrid.analysis.mobile_onnx import check_mobile_usability
+        print(f'mobile checker: {check_mobile_usability(args.out).summary()}')
     return 0
 
 

@@ -30,8 +30,7 @@ import sys
 from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
-from mmhybrid.apis.official_weights import (fetch_official_weights,  # noqa: E402
-                                            list_official_weights)
+from mmhybrid.apis.official_weights import fetch_official_weights, list_official_weights  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -41,8 +41,12 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 from mmhybrid.models.backbones.hatnet import HATNet, TransCNN  # noqa: E402
-from mmhybrid.utils.converters import (load_source_checkpoint, run_converter_cli,  # noqa: E402
-                                       select_state_dict, verify_classifier_weights)
+from mmhybrid.utils.converters import (  # noqa: E402
+    load_source_checkpoint,
+    run_converter_cli,
+    select_state_dict,
+    verify_classifier_weights,
+)
 from mmhybrid.utils.fileio import atomic_torch_save, check_destination  # noqa: E402
 
 CLASSIFIER_PREFIX = 'classifier.1.'

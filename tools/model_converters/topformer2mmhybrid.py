@@ -7,8 +7,8 @@ Two kinds of source files are recognised automatically:
   ``state_dict_ema`` (preferred, it is what the reported accuracy was measured with),
   ``state_dict``, ``model``, or a raw state dict. Keys ``tpm.*``/``trans.*`` become
   ``backbone.*`` and ``head.bn.*``/``head.l.*`` stay, i.e. an mmpretrain ``ImageClassifier`` with
-  ``TopFormer(mode='global')`` + ``TopFormerClsHead`` (configs/topformer/topformer-*_8xb128_in1k.py).
-  Use the result as segmentation pre-training with
+  ``TopFormer(mode='global')`` + ``TopFormerClsHead``
+  (configs/topformer/topformer-*_8xb128_in1k.py). Use the result as segmentation pre-training with
   ``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')``.
 * ADE20K segmentation (``TopFormer-{T,S,B}_512x512_*_160k-*.pth``, mmseg 0.x):
   ``{'meta', 'state_dict', 'optimizer'}`` with ``backbone.*``/``decode_head.*`` keys, i.e. an mmseg
