@@ -197,9 +197,13 @@ def export_and_check(module: nn.Module,
                      opset: int = 17,
                      dynamic: bool = False,
                      rtol: float = DEFAULT_RTOL,
-                     extra_shape: Optional[Sequence[int]] = None) -> ParityResult:
+                     extra_shape: Optional[Sequence[int]] = None,
+                     mobile: Optional[str] = None) -> ParityResult:
     """:func:`export_onnx` then :func:`check_onnx_parity` on ``inputs`` and, when ``dynamic``,
     also on a batch-2 input of ``extra_shape`` (default: :func:`dynamic_check_size`).
+    ``mobile`` (a profile of :data:`~mmhybrid.analysis.mobile_onnx.MOBILE_PROFILES`,
+    static exports only) rewrites the file with :func:`~mmhybrid.analysis.mobile_onnx.make_mobile`
+    before the parity check.
 
     The file is written under a temporary name in ``path``'s folder and moved to ``path`` only
     when every check passed; on any error nothing is left behind (and a file already at ``path``
@@ -217,5 +221,8 @@ def export_and_check(module: nn.Module,
             torch.randn(2, inputs.shape[1], height, width, generator=generator).to(inputs))
     with atomic_output(path) as tmp:
         export_onnx(module, inputs, tmp, opset=opset, dynamic=dynamic)
+        if mobile:  # rewritten before the parity check (mmhybrid.analysis.mobile_onnx)
+            from .mobile_onnx import make_mobile_file
+            make_mobile_file(tmp, profile=mobile)
         result = check_onnx_parity(tmp, module, checks, rtol=rtol, name=str(path))
     return result
