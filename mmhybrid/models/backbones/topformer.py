@@ -232,10 +232,14 @@ class TopFormerPyramidPoolAgg(nn.Module):
     input (8x8 for 512x512). Parameter-free.
 
     ONNX cannot express adaptive pooling whose output size does not divide the input size (e.g.
-    a 7x7 map pooled to 4x4 at 224x224); during ONNX export the same average is computed exactly
-    as two matrix products with constant bin-averaging matrices (fixed input size only). Unlike
-    the authors' export path, which swaps in a plain ``avg_pool2d``, this matches eager mode for
-    every input size.
+    a 7x7 map pooled to 4x4 at 224x224), nor adaptive pooling to a size computed from the input;
+    during ONNX export the same average is computed exactly as two matrix products with
+    bin-averaging matrices (:meth:`bin_average_matrix`). The matrices are built in the graph
+    from the traced shapes (``arange`` and integer arithmetic on ``x.shape``, never Python
+    ``int``), so an export with dynamic height/width recomputes them at every input size (a
+    static export folds them to constants). Unlike the authors' export path, which swaps in a
+    plain ``avg_pool2d``, this matches eager mode for every input size. Eager mode runs
+    ``adaptive_avg_pool2d`` and is unaffected.
     """
 
     def __init__(self, stride: int = 2):
@@ -243,12 +247,17 @@ class TopFormerPyramidPoolAgg(nn.Module):
         self.stride = stride
 
     @staticmethod
-    def bin_average_matrix(in_size: int, out_size: int, dtype: torch.dtype) -> torch.Tensor:
-        """``(out_size, in_size)`` matrix averaging the bins of ``adaptive_avg_pool``."""
-        index = torch.arange(out_size)
-        start = (index * in_size) // out_size
-        end = ((index + 1) * in_size + out_size - 1) // out_size
-        position = torch.arange(in_size)
+    def bin_average_matrix(in_size, out_size, dtype: torch.dtype,
+                           device: Optional[torch.device] = None) -> torch.Tensor:
+        """``(out_size, in_size)`` matrix averaging the bins of ``adaptive_avg_pool``.
+
+        The sizes are ints or, while tracing, the 0-dim tensors that ``x.shape`` yields; only
+        tensor operations are applied to them, so a dynamic-shape export keeps them symbolic.
+        """
+        index = torch.arange(out_size, device=device)
+        start = torch.div(index * in_size, out_size, rounding_mode='floor')
+        end = torch.div((index + 1) * in_size + out_size - 1, out_size, rounding_mode='floor')
+        position = torch.arange(in_size, device=device)
         inside = (position[None] >= start[:, None]) & (position[None] < end[:, None])
         return inside.to(dtype) / (end - start)[:, None].to(dtype)
 
@@ -260,8 +269,9 @@ class TopFormerPyramidPoolAgg(nn.Module):
         return torch.cat([F.adaptive_avg_pool2d(x, size) for x in inputs], dim=1)
 
     def _pool_by_matmul(self, x: torch.Tensor, size) -> torch.Tensor:
-        rows = self.bin_average_matrix(int(x.shape[-2]), int(size[0]), x.dtype).to(x.device)
-        cols = self.bin_average_matrix(int(x.shape[-1]), int(size[1]), x.dtype).to(x.device)
+        # no int(): the sizes stay traced (symbolic under dynamic axes), see the class docstring
+        rows = self.bin_average_matrix(x.shape[-2], size[0], x.dtype, x.device)
+        cols = self.bin_average_matrix(x.shape[-1], size[1], x.dtype, x.device)
         return torch.matmul(torch.matmul(rows, x), cols.t())
 
 

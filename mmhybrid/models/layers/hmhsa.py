@@ -179,9 +179,12 @@ class HMHSA(BaseModule):
         q, k, v = qkv.unbind(0)
 
         key_mask = None
-        if pad_h or pad_w:
-            valid = torch.zeros(rows * g, cols * g, dtype=torch.bool, device=qkv.device)
-            valid[:height, :width] = True
+        # While tracing the mask is always built, from the traced sizes (as pad_to_multiple
+        # always pads): a Python `if` on the export size's padding would be frozen into a
+        # dynamic-shape graph. Where nothing is padded it is all True and changes nothing.
+        if torch.jit.is_tracing() or pad_h or pad_w:
+            valid = (torch.arange(rows * g, device=qkv.device) < height)[:, None] \
+                & (torch.arange(cols * g, device=qkv.device) < width)[None, :]
             # (windows, 1 query axis, g*g keys): padded keys never receive attention.
             key_mask = valid.reshape(rows, g, cols, g).permute(0, 2, 1, 3).reshape(
                 rows * cols, 1, g * g)
