@@ -93,8 +93,8 @@ class _Graph:
         self.onnx, self.numpy_helper = onnx, numpy_helper
         self.model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
         graph = self.model.graph
-        self.opset = next((o.version for o in self.model.opset_import if o.domain in ('', 'ai.onnx')),
-                          17)
+        self.opset = next(
+            (o.version for o in self.model.opset_import if o.domain in ('', 'ai.onnx')), 17)
         self.consts: Dict[str, np.ndarray] = {
             i.name: numpy_helper.to_array(i) for i in graph.initializer}
         self.shapes: Dict[str, List[int]] = {}

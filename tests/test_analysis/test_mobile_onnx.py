@@ -14,8 +14,12 @@ ort = pytest.importorskip('onnxruntime')
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from mmhybrid.analysis import mobile_onnx  # noqa: E402
-from mmhybrid.analysis.mobile_onnx import (MobileRewriteError, count_ops, make_mobile,  # noqa: E402
-                                           parse_mobile_usability)
+from mmhybrid.analysis.mobile_onnx import (  # noqa: E402
+    MobileRewriteError,
+    count_ops,
+    make_mobile,
+    parse_mobile_usability,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RNG = np.random.RandomState(0)
