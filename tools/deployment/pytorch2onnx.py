@@ -7,9 +7,14 @@ logits), detectors as backbone + neck (their heads end in NMS); ``--part backbon
 just the backbone of any config. The model is folded first with ``switch_to_deploy`` unless
 ``--no-deploy``. After export the file is run in onnxruntime and every output must match
 PyTorch within ``--rtol`` (relative: max |diff| / max |reference|, default 1e-4); with
-``--dynamic`` also at batch 2 and a second input size, H + 48 by W + 80, whose remainders modulo
-32 and 64 differ from the export size's, so padding amounts frozen into the graph are caught
-(:func:`mmhybrid.analysis.dynamic_check_size`).
+``--dynamic`` also at two more input sizes, batch 2 at H + 48 by W + 80 and batch 1 at H + 24 by
+W + 40: the three sizes' remainders modulo 32 and 64 differ pairwise, so padding amounts or
+resize sizes frozen into the graph are caught
+(:func:`mmhybrid.analysis.onnx_export.dynamic_check_sizes`). Whole models export dynamically for
+every family (segmentors, classifiers, detectors' backbone + neck); a module holding an operator
+that ONNX cannot express with a dynamic height/width (adaptive pooling to a size other than 1)
+is refused before exporting, with a message naming it
+(:func:`mmhybrid.analysis.onnx_export.dynamic_export_blockers`).
 
 The file is written under a temporary name beside OUT and moved to OUT only when the checks
 pass: on a failed export or check (``FAILED: ...``, exit status 1) nothing is left at OUT. An
