@@ -26,11 +26,18 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-from mmhybrid.apis.runner_setup import (build_runner, check_data,  # noqa: E402
-                                         check_pretrained_files, check_runner_model,
-                                         default_work_dir, enable_amp, prepare_data_checks,
-                                         setup_cpu_distributed, task_scope,
-                                         use_atomic_checkpoints)
+from mmhybrid.apis.runner_setup import (  # noqa: E402
+    build_runner,
+    check_data,
+    check_pretrained_files,
+    check_runner_model,
+    default_work_dir,
+    enable_amp,
+    prepare_data_checks,
+    setup_cpu_distributed,
+    task_scope,
+    use_atomic_checkpoints,
+)
 from mmhybrid.engine import find_resumable_checkpoint  # noqa: E402
 from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
 from mmhybrid.utils.state_dict import check_checkpoint_fits  # noqa: E402
