@@ -39,6 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmhybrid.models.utils import symbolic_shapes
 from mmhybrid.utils.fileio import atomic_output
 
 __all__ = [
@@ -245,7 +246,8 @@ def export_onnx(module: nn.Module,
             dynamic_axes[name] = {0: 'batch', 2: f'height{i}', 3: f'width{i}'} \
                 if out.dim() == 4 else {0: 'batch'}
     try:
-        with traceable_resizes(module) if dynamic else contextlib.nullcontext():
+        with traceable_resizes(module) if dynamic else contextlib.nullcontext(), \
+                symbolic_shapes() if dynamic else contextlib.nullcontext():
             torch.onnx.export(
                 module, (inputs, ), path, opset_version=opset, dynamo=False,
                 input_names=['input'], output_names=names, dynamic_axes=dynamic_axes,

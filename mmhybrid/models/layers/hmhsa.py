@@ -15,7 +15,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.registry import MODELS
-from ..utils import crop_to, pad_to_multiple
+from ..utils import crop_to, pad_to_multiple, tracing_symbolic_shapes
 from ..utils.deploy import fold_preceding_bn_into_pointwise_conv
 
 
@@ -179,10 +179,11 @@ class HMHSA(BaseModule):
         q, k, v = qkv.unbind(0)
 
         key_mask = None
-        # While tracing the mask is always built, from the traced sizes (as pad_to_multiple
-        # always pads): a Python `if` on the export size's padding would be frozen into a
-        # dynamic-shape graph. Where nothing is padded it is all True and changes nothing.
-        if torch.jit.is_tracing() or pad_h or pad_w:
+        # For a dynamic-shape export the mask is always built, from the traced sizes: a Python
+        # `if` on the export size's padding would be frozen into the graph. Where nothing is
+        # padded it is all True and changes nothing (static exports leave it out, so mobile
+        # accelerators do not see the masking ops).
+        if tracing_symbolic_shapes() or pad_h or pad_w:
             valid = (torch.arange(rows * g, device=qkv.device) < height)[:, None] \
                 & (torch.arange(cols * g, device=qkv.device) < width)[None, :]
             # (windows, 1 query axis, g*g keys): padded keys never receive attention.
