@@ -35,6 +35,14 @@ def _bn_scale_shift(bn: _BatchNorm):
     return scale, shift
 
 
+def _set_bias(layer: nn.Module, bias: torch.Tensor) -> None:
+    """Give a conv/linear ``bias`` (creating the parameter if it had none)."""
+    if layer.bias is None:
+        layer.bias = nn.Parameter(bias)
+    else:
+        layer.bias.copy_(bias)
+
+
 @torch.no_grad()
 def fuse_conv_bn(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
     """Fold ``bn`` into the ``conv`` it follows, in place: ``bn(conv(x)) == conv'(x)``.
@@ -45,11 +53,7 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
     scale, shift = _bn_scale_shift(bn)
     bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
     conv.weight.mul_(scale.view(-1, *([1] * (conv.weight.dim() - 1))))
-    new_bias = bias * scale + shift
-    if conv.bias is None:
-        conv.bias = nn.Parameter(new_bias)
-    else:
-        conv.bias.copy_(new_bias)
+    _set_bias(conv, bias * scale + shift)
     return conv
 
 
@@ -67,10 +71,7 @@ def fold_preceding_bn_into_pointwise_conv(bn: _BatchNorm, conv: nn.Conv2d) -> nn
     bias = conv.bias if conv.bias is not None else weight.new_zeros(weight.shape[0])
     new_bias = bias + weight[:, :, 0, 0] @ shift
     conv.weight.mul_(scale.view(1, -1, 1, 1))
-    if conv.bias is None:
-        conv.bias = nn.Parameter(new_bias)
-    else:
-        conv.bias.copy_(new_bias)
+    _set_bias(conv, new_bias)
     return conv
 
 
@@ -82,10 +83,7 @@ def fold_preceding_bn_into_linear(bn: _BatchNorm, linear: nn.Linear) -> nn.Linea
         linear.out_features)
     new_bias = bias + linear.weight @ shift
     linear.weight.mul_(scale)
-    if linear.bias is None:
-        linear.bias = nn.Parameter(new_bias)
-    else:
-        linear.bias.copy_(new_bias)
+    _set_bias(linear, new_bias)
     return linear
 
 
