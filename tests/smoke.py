@@ -6,13 +6,12 @@ It lives with the tests, not in the package: importing it registers :class:`Smok
 MMEngine's root ``HOOKS`` registry, which no user of ``mmhybrid`` should get. ``tests/conftest.py``
 puts ``tests/`` on ``sys.path``, so tests write ``from smoke import make_smoke_config``.
 
-:func:`make_smoke_config` rewrites a full training config generically, without knowing the
-model: every dataloader points at the matching tiny dataset of
-:mod:`mmhybrid.testing.tiny_datasets`, image sizes in pipelines / data preprocessors /
-sliding-window inference shrink by one common factor (so a 512 crop becomes 64 px and the ratios between sizes survive), training stops after
-one iteration (:class:`SmokeStopHook`; the configured schedule itself is kept and built), one
-validation pass follows, SyncBN becomes BN, pretrained checkpoints and checkpoint saving are
-dropped.
+:func:`make_smoke_config` rewrites a full training config generically, without knowing the model:
+every dataloader points at the matching tiny dataset of :mod:`mmhybrid.testing.tiny_datasets`, image
+sizes in pipelines / data preprocessors / sliding-window inference shrink by one common factor (so a
+512 crop becomes 64 px and the ratios between sizes survive), training stops after one iteration
+(:class:`SmokeStopHook`; the configured schedule itself is kept and built), one validation pass
+follows, SyncBN becomes BN, pretrained checkpoints and checkpoint saving are dropped.
 :func:`run_smoke_training` then builds the ``Runner``, trains, and returns the losses seen and
 the metrics of the one validation pass.
 

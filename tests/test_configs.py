@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from mmengine.config import Config
+from smoke import make_smoke_config, run_smoke_training
 
 from mmhybrid.testing import make_all
-from smoke import make_smoke_config, run_smoke_training
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 CONFIGS = sorted(

@@ -7,9 +7,16 @@ import textwrap
 
 import pytest
 
-from mmhybrid.analysis import (END_MARKER, START_MARKER, check_metafiles, extract_model_zoo,
-                               list_configs, load_model_index, render_model_zoo,
-                               replace_model_zoo)
+from mmhybrid.analysis import (
+    END_MARKER,
+    START_MARKER,
+    check_metafiles,
+    extract_model_zoo,
+    list_configs,
+    load_model_index,
+    render_model_zoo,
+    replace_model_zoo,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNC = osp.join(ROOT, 'tools', 'analysis_tools', 'sync_model_zoo.py')

@@ -19,9 +19,15 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from mmhybrid.datasets import (DatasetError, ReportDataErrors, check_dataset,
-                               check_dataset_folders, inspect_image_file,
-                               segmentation_label_spec, wrap_pipelines_with_error_reports)
+from mmhybrid.datasets import (
+    DatasetError,
+    ReportDataErrors,
+    check_dataset,
+    check_dataset_folders,
+    inspect_image_file,
+    segmentation_label_spec,
+    wrap_pipelines_with_error_reports,
+)
 from mmhybrid.testing import make_ade20k, make_imagenet
 
 SIZE = (64, 48)  # (width, height)

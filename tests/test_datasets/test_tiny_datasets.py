@@ -9,9 +9,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmhybrid.testing import (COCO_CATEGORIES, TINY_DATASET_CLASSES, make_ade20k, make_all,
-                              make_cityscapes, make_coco, make_coco_stuff10k,
-                              make_coco_stuff164k, make_imagenet, make_pascal_context)
+from mmhybrid.testing import (
+    COCO_CATEGORIES,
+    TINY_DATASET_CLASSES,
+    make_ade20k,
+    make_all,
+    make_cityscapes,
+    make_coco,
+    make_coco_stuff10k,
+    make_coco_stuff164k,
+    make_imagenet,
+    make_pascal_context,
+)
 
 NUM_TRAIN, NUM_VAL = 6, 3
 
@@ -58,8 +67,12 @@ def _present(name):
 
 def test_class_names_match_stock_metainfo():
     from mmpretrain.datasets import ImageNet
-    from mmseg.datasets import (ADE20KDataset, CityscapesDataset, COCOStuffDataset,
-                                PascalContextDataset)
+    from mmseg.datasets import (
+        ADE20KDataset,
+        CityscapesDataset,
+        COCOStuffDataset,
+        PascalContextDataset,
+    )
     stock = dict(
         ade20k=ADE20KDataset, cityscapes=CityscapesDataset,
         pascal_context=PascalContextDataset, coco_stuff=COCOStuffDataset, imagenet=ImageNet)

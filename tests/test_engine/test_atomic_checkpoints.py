@@ -15,10 +15,10 @@ import sys
 
 import pytest
 import torch
+from smoke import make_smoke_config
 
 from mmhybrid.engine import find_resumable_checkpoint
 from mmhybrid.testing import make_ade20k
-from smoke import make_smoke_config
 from mmhybrid.utils.checkpoint import checkpoint_problem
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

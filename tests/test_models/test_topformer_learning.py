@@ -24,9 +24,9 @@ def one_thread():
 @pytest.mark.slow
 def test_topformer_t_learns_tiny_ade20k(tmp_path, one_thread):
     from mmengine.runner import Runner
+    from smoke import make_smoke_config
 
     from mmhybrid.testing import make_ade20k
-    from smoke import make_smoke_config
 
     data_root = make_ade20k(str(tmp_path / 'data'), num_train=16, num_val=8, size=(128, 96))
     # The shipped config, shrunk by the common smoke harness (64 px crops, BN, no checkpoint)...

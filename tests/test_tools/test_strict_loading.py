@@ -11,9 +11,9 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.registry import MODELS, init_default_scope
+from smoke import make_smoke_config
 
 from mmhybrid.testing import make_ade20k
-from smoke import make_smoke_config
 from mmhybrid.utils.state_dict import CheckpointMismatchError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -8,10 +8,10 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
+from smoke import make_smoke_config
 
 from mmhybrid.apis.runner_setup import enable_amp
 from mmhybrid.testing import make_ade20k
-from smoke import make_smoke_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'topformer', 'topformer_t_ade20k.py')

@@ -11,10 +11,10 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
+from smoke import make_smoke_config
 
 from mmhybrid.datasets import DatasetError
 from mmhybrid.testing import make_ade20k
-from smoke import make_smoke_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'topformer', 'topformer_t_ade20k.py')

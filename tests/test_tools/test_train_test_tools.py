@@ -14,9 +14,9 @@ import time
 
 import pytest
 import torch
+from smoke import make_smoke_config
 
 from mmhybrid.testing import make_ade20k
-from smoke import make_smoke_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'topformer', 'topformer_t_ade20k.py')

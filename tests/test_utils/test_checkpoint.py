@@ -10,9 +10,12 @@ from mmengine.logging import HistoryBuffer, MessageHub
 
 import mmhybrid  # noqa: F401  (importing it installs the allow-list)
 from mmhybrid.utils import allow_mmengine_checkpoints, checkpoint
-from mmhybrid.utils.checkpoint import (history_buffer_pickling_patched,
-                                       patch_history_buffer_pickling,
-                                       restore_history_buffer_pickling, unsafe_load_hint)
+from mmhybrid.utils.checkpoint import (
+    history_buffer_pickling_patched,
+    patch_history_buffer_pickling,
+    restore_history_buffer_pickling,
+    unsafe_load_hint,
+)
 from mmhybrid.utils.state_dict import CheckpointMismatchError, load_checkpoint_file
 
 

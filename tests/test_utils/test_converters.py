@@ -5,9 +5,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmhybrid.utils.converters import (CheckpointLoadError, UnsafeCheckpointError,
-                                       load_source_checkpoint, run_converter_cli,
-                                       select_state_dict, verify_classifier_weights)
+from mmhybrid.utils.converters import (
+    CheckpointLoadError,
+    UnsafeCheckpointError,
+    load_source_checkpoint,
+    run_converter_cli,
+    select_state_dict,
+    verify_classifier_weights,
+)
 
 
 def test_load_source_checkpoint_is_safe_unless_allowed(tmp_path):
