@@ -105,13 +105,20 @@ def _helpers():
 
 
 def _build_segmentor() -> nn.Module:
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
-    return MODELS.build(SEGMENTOR_CFG)
+
+    # Registries resolve names in the current default scope, whatever an earlier test left.
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return MODELS.build(SEGMENTOR_CFG)
 
 
 def _build_classifier() -> nn.Module:
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
-    return MODELS.build(CLASSIFIER_CFG)
+
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(CLASSIFIER_CFG)
 
 
 def _builder(name: str) -> Callable[[], nn.Module]:
