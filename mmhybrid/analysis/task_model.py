@@ -46,16 +46,13 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from mmhybrid.utils.config import replace_sync_bn
+from mmhybrid.utils.config import TASK_SCOPES, config_scope, replace_sync_bn
 
 __all__ = [
     'TASK_SCOPES', 'BASELINE_CONFIGS', 'TaskModel', 'load_config', 'plain_model_cfg',
     'default_input_shape', 'build_task_model', 'build_detector_head_probe',
     'randomise_bn_statistics', 'TensorModeWrapper', 'DetectorFeatureWrapper'
 ]
-
-#: Config ``default_scope`` -> task, for the three task libraries mmhybrid serves.
-TASK_SCOPES = {'mmpretrain': 'cls', 'mmseg': 'seg', 'mmdet': 'det'}
 
 #: The papers' CNN baselines, as configs shipped inside the installed libraries (``mim``-style
 #: ``package::path`` names, resolved by :func:`load_config`).
@@ -99,13 +96,7 @@ def load_config(config: Union[str, Config], cfg_options: Optional[dict] = None) 
 
 
 def _scope_of(cfg: Config) -> str:
-    scope = cfg.get('default_scope', None)
-    if scope not in TASK_SCOPES:
-        raise ValueError(
-            f'default_scope={scope!r}: the analysis tools handle configs of '
-            f'{sorted(TASK_SCOPES)}. Inherit a runtime base such as '
-            "'mmseg::_base_/default_runtime.py' or set default_scope.")
-    return scope
+    return config_scope(cfg, 'the analysis tools')
 
 
 def plain_model_cfg(model_cfg: Any) -> Any:

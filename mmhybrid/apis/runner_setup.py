@@ -17,20 +17,12 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from mmhybrid.utils.config import replace_sync_bn
-
-#: default_scope of a task library -> the mmhybrid extra that installs it.
-TASK_SCOPES = {'mmdet': 'det', 'mmseg': 'seg', 'mmpretrain': 'cls'}
+from mmhybrid.utils.config import TASK_SCOPES, config_scope, replace_sync_bn
 
 
 def task_scope(cfg: Config) -> str:
     """Return the config's ``default_scope`` and import that library, with a clear error."""
-    scope = cfg.get('default_scope', None)
-    if scope not in TASK_SCOPES:
-        raise ValueError(
-            f'default_scope={scope!r} in the config: mmhybrid tools run configs of '
-            f'{sorted(TASK_SCOPES)}. Inherit a runtime base such as '
-            "'mmseg::_base_/default_runtime.py', or set default_scope explicitly.")
+    scope = config_scope(cfg)
     try:
         importlib.import_module(scope)
     except ImportError as exc:
