@@ -51,21 +51,22 @@ def load_pretrained(module: nn.Module, init_cfg: Mapping) -> None:
     optional = tuple(getattr(module, 'pretrained_optional_prefixes', ()))
     tolerated = []
     if strict:
-        mismatch = compare_state_dicts(module.state_dict(), state)
+        model_state = module.state_dict()
+        mismatch = compare_state_dicts(model_state, state)
         tolerated = [k for k in mismatch.missing + mismatch.unexpected if k.startswith(optional)]
+        extra = {k for k in mismatch.unexpected if k.startswith(optional)}
         mismatch = mismatch._replace(
             missing=[k for k in mismatch.missing if not k.startswith(optional)],
             unexpected=[k for k in mismatch.unexpected if not k.startswith(optional)])
         if not mismatch.is_exact:
-            cause = diagnose(mismatch, module.state_dict(), state)
+            cause = diagnose(mismatch, model_state, state)
             raise CheckpointMismatchError(
                 f'init_cfg: the weights in {path} (prefix={prefix!r}) do not fit '
                 f'{type(module).__name__}{": " + cause if cause else ""}.\n'
                 f'{mismatch.describe()}\nUse the checkpoint made for this architecture, or '
                 'add strict=False to init_cfg to load only what matches (the rest stays '
                 'randomly initialised).')
-        state = {k: v for k, v in state.items() if not k.startswith(optional)
-                 or k in module.state_dict()}
+        state = {k: v for k, v in state.items() if k not in extra}
     if tolerated:
         print_log(f'{len(tolerated)} tensors under {list(optional)} differ between {path} and '
                   f'{type(module).__name__}, as expected (see pretrained_optional_prefixes)',
