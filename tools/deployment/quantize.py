@@ -1,0 +1,138 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""INT8 post-training quantization of a classifier or segmentor config with ONNX Runtime.
+
+Exports the model (conv+BN folded, parity-checked against PyTorch, dynamic input size),
+calibrates on ``--num-calib`` images of ``--calib-split`` run through the config's test
+pipeline and the model's data preprocessor, quantizes statically (QDQ, per-channel int8
+weights; what stays float: :mod:`mmhybrid.analysis.quantize`), then prints in one table
+
+* fp32 and int8 onnxruntime median latency at ``--shape`` (default: the config's eval size),
+  measured in this run, same thread count, same input, interleaved rounds; and their ratio,
+* the accuracy of both files on ``--eval-split`` with the config's own evaluator and
+  post-processing (mIoU for segmentors, top-1 for classifiers) and the difference.
+
+Calibration and evaluation images come from different splits by default (train / val); a note
+is printed when they are the same split. The int8 file is written atomically: on a failure
+(``FAILED: ...``, exit status 1) nothing is left at OUT. An existing OUT is refused unless
+``--force``, OUT may never be the checkpoint (``error: ...``, exit status 1). Detectors are out
+of scope (their heads end in NMS, which is not exported). Examples::
+
+    python tools/deployment/quantize.py configs/topformer/topformer_t_ade20k.py \\
+        --checkpoint topformer-t.pth --calib-split train --num-calib 32 --shape 512 512 \\
+        --threads 2 topformer-t_int8.onnx
+    python tools/deployment/quantize.py configs/trt_vit/trt-vit-a_8xb128_in1k.py \\
+        --checkpoint trt-vit-a.pth --num-calib 64 --json trt-vit-a_int8.json trt-vit-a_int8.onnx
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
+
+from mmengine.config import DictAction  # noqa: E402
+
+from mmhybrid.analysis.latency import machine_info, set_num_threads  # noqa: E402
+from mmhybrid.analysis.onnx_export import OnnxParityError  # noqa: E402
+from mmhybrid.analysis.quantize import (  # noqa: E402
+    DEFAULT_OP_TYPES,
+    SPLITS,
+    QuantizeError,
+    QuantizeSettings,
+    check_quantize_config,
+    format_profile,
+    quantize_config,
+)
+from mmhybrid.analysis.task_model import load_config  # noqa: E402
+from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help='classifier or segmentor config file')
+    parser.add_argument('out', help='output int8 .onnx file')
+    parser.add_argument('--checkpoint', help='weights (default: random init, which makes the '
+                        'accuracy figures meaningless)')
+    parser.add_argument('--calib-split', choices=SPLITS, default='train',
+                        help='dataset split the calibration images come from')
+    parser.add_argument('--num-calib', type=int, default=32,
+                        help='calibration images (spread evenly over the split)')
+    parser.add_argument('--eval-split', choices=SPLITS, default='val',
+                        help='dataset split both files are scored on')
+    parser.add_argument('--num-eval', type=int, default=None,
+                        help='score only this many images (default: all)')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='latency input size (default: the config\'s eval size)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='intra-op threads of both sessions (default: torch\'s count)')
+    parser.add_argument('--runs', type=int, default=30, help='timed runs per file')
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--op-types', nargs='+', default=list(DEFAULT_OP_TYPES),
+                        help='operator types to quantize (Softmax/LayerNormalization always '
+                        'stay float)')
+    parser.add_argument('--exclude-nodes', nargs='+', default=[],
+                        help='ONNX node names kept in float')
+    parser.add_argument('--calibrate-method', choices=['minmax', 'percentile', 'entropy'],
+                        default='minmax')
+    parser.add_argument('--activation-type', choices=['uint8', 'int8'], default='uint8')
+    parser.add_argument('--profile', action='store_true',
+                        help='also print ORT\'s per-operator time of both files')
+    parser.add_argument('--fp32-out', help='also keep the fp32 export here')
+    parser.add_argument('--json', help='write every number to this JSON file')
+    parser.add_argument('--force', action='store_true', help='replace an existing OUT')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sources = [args.checkpoint] if args.checkpoint else []
+    try:
+        for dst in filter(None, (args.out, args.fp32_out, args.json)):
+            check_destination(dst, sources=sources, force=args.force)
+        if args.checkpoint and not osp.isfile(args.checkpoint):
+            raise QuantizeError(f'--checkpoint {args.checkpoint!r} does not exist.')
+        if args.num_calib < 1:
+            raise QuantizeError(f'--num-calib must be >= 1, got {args.num_calib}.')
+        check_quantize_config(load_config(args.config, args.cfg_options),
+                              (args.calib_split, args.eval_split))
+    except (FileExistsError, IsADirectoryError, ValueError, FileNotFoundError,
+            QuantizeError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    if args.calib_split == args.eval_split:
+        print(f'note: calibration and evaluation both use the {args.eval_split} split; the '
+              'int8 accuracy is then measured on images it was calibrated on.')
+    threads = set_num_threads(args.threads)
+    settings = QuantizeSettings(
+        op_types=tuple(args.op_types), nodes_to_exclude=tuple(args.exclude_nodes),
+        calibrate_method=args.calibrate_method, activation_type=args.activation_type)
+    try:
+        result = quantize_config(
+            args.config, args.out, checkpoint=args.checkpoint, calib_split=args.calib_split,
+            num_calib=args.num_calib, eval_split=args.eval_split, num_eval=args.num_eval,
+            shape=args.shape, threads=threads, runs=args.runs, warmup=args.warmup,
+            settings=settings, cfg_options=args.cfg_options, fp32_out=args.fp32_out,
+            profile=args.profile)
+    except (QuantizeError, OnnxParityError, RuntimeError, OSError) as exc:
+        print(f'FAILED: {type(exc).__name__}: {exc} Nothing was written to {args.out}.',
+              file=sys.stderr)
+        return 1
+    print(result.table())
+    print(f'QDQ: {result.qdq["quantize_linear"]} QuantizeLinear, '
+          f'{result.qdq["dequantize_linear"]} DequantizeLinear, '
+          f'{result.qdq["per_channel_weights"]} per-channel weights; '
+          f'pre-processing: {result.preprocessing}')
+    if args.profile:
+        print(format_profile(result.profiles))
+    if args.json:
+        data = dict(result.to_dict(), machine=machine_info())
+        with atomic_output(args.json) as tmp, open(tmp, 'w') as f:
+            json.dump(data, f, indent=2)
+        print(f'saved {args.json}')
+    print(f'saved {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
