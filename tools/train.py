@@ -7,6 +7,7 @@ Examples:
     python tools/train.py CONFIG --resume                 # latest checkpoint in the work dir
     python tools/train.py CONFIG --resume path/to/iter_4000.pth
     python tools/train.py CONFIG --check-data             # scan the dataset first
+    python tools/train.py CONFIG --compile                # torch.compile the forward passes
     bash tools/dist_train.sh CONFIG 8                     # DDP on 8 devices
 
 Checkpoints are written atomically (``mmhybrid.AtomicCheckpointHook``): a run killed while
@@ -15,6 +16,11 @@ without a path continues from that checkpoint, or from the newest intact one in 
 when ``last_checkpoint`` is missing, empty or names a damaged file, and says which. Before any
 dataset is built, the model is checked to fit together (neck/head ``in_channels`` against the
 backbone's outputs) and a checkpoint to resume from must fit the model exactly.
+
+``--compile [MODE]`` (or ``compile_forward=MODE`` in the config, e.g. for ``mim train``)
+compiles the forward passes with ``torch.compile`` and keeps the optimizer eager
+(:class:`mmhybrid.engine.CompileForwardHook`); MMEngine's ``compile=True``, which fails inside
+``torch.optim``, is turned into the same.
 """
 import argparse
 import os
@@ -37,9 +43,11 @@ from mmhybrid.apis.runner_setup import (  # noqa: E402
     setup_cpu_distributed,
     task_scope,
     use_atomic_checkpoints,
+    use_forward_compile,
 )
 from mmhybrid.engine import find_resumable_checkpoint  # noqa: E402
 from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
+from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
 from mmhybrid.utils.state_dict import check_checkpoint_fits  # noqa: E402
 
 
@@ -52,6 +60,11 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or (without a value) from the latest '
         'checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--compile', nargs='?', const='default', default=None, metavar='MODE',
+        choices=list(COMPILE_MODES),
+        help='torch.compile the forward passes (backbone, neck, heads, losses; not the '
+        'optimizer) with this mode (default: %(const)s); config key: compile_forward')
     parser.add_argument(
         '--check-data', action='store_true',
         help='before training, decode every image and label of the train and val sets and '
@@ -86,6 +99,7 @@ def build_config(args) -> Config:
             raise ValueError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config.')
         cfg.auto_scale_lr.enable = True
     use_atomic_checkpoints(cfg)
+    use_forward_compile(cfg, args.compile)
     if args.resume is None and cfg.get('resume') and not cfg.get('load_from'):
         args.resume = 'auto'  # resume=True in the config: MMEngine's auto-resume
     if args.resume == 'auto':

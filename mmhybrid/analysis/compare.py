@@ -7,7 +7,10 @@ Modes:
 * ``fused``: a copy after :func:`mmhybrid.models.utils.switch_to_deploy` (conv+BN folded,
   blocks re-parameterised);
 * ``onnxruntime``: the fused copy exported to ONNX (opset 17) and run by onnxruntime with the
-  same number of intra-op threads as PyTorch.
+  same number of intra-op threads as PyTorch;
+* ``compiled`` (not in the default :data:`MODES`; :data:`ALL_MODES`): the fused copy compiled
+  with ``torch.compile`` (:func:`compile_for_inference`, mode ``compile_mode``); the first call,
+  which compiles, is timed separately and reported as ``compile_s``.
 
 Every non-eager mode's outputs are compared with eager ones before timing; the relative error
 (max |diff| / max |eager|) is reported with the timings.
@@ -22,8 +25,9 @@ import copy
 import os
 import os.path as osp
 import tempfile
+import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -31,9 +35,12 @@ import torch.nn as nn
 from .latency import LatencyResult, benchmark_onnxruntime, benchmark_torch, make_ort_session
 from .onnx_export import export_onnx, flatten_outputs, relative_error
 
-__all__ = ['MODES', 'ModeMeasurement', 'compare_modes']
+__all__ = ['MODES', 'ALL_MODES', 'ModeMeasurement', 'compare_modes', 'compile_for_inference']
 
+#: Modes measured by default (cheap to set up).
 MODES = ('eager', 'fused', 'onnxruntime')
+#: Every mode :func:`compare_modes` knows.
+ALL_MODES = MODES + ('compiled', )
 
 
 @dataclass
@@ -42,9 +49,38 @@ class ModeMeasurement:
     mode: str
     latency: LatencyResult
     rel_error: float = 0.
+    compile_s: Optional[float] = None
 
     def to_dict(self) -> dict:
-        return dict(mode=self.mode, rel_error=self.rel_error, **self.latency.to_dict())
+        extra = {} if self.compile_s is None else dict(compile_s=self.compile_s)
+        return dict(mode=self.mode, rel_error=self.rel_error, **extra,
+                    **self.latency.to_dict())
+
+
+def compile_for_inference(module: nn.Module,
+                          inputs: torch.Tensor,
+                          mode: Optional[str] = None,
+                          backend: str = 'inductor') -> Tuple[nn.Module, float, list]:
+    """``torch.compile`` a deep copy of ``module`` for inference and compile it now.
+
+    The copy's forward is compiled (:func:`mmhybrid.utils.compile.compile_forward`) and called
+    once on ``inputs`` under ``torch.inference_mode``, which triggers the compilation.
+
+    Returns:
+        tuple: the compiled copy, the seconds the first call took (compilation included) and
+        its outputs (flattened tensors).
+    """
+    from mmhybrid.utils.compile import compile_forward
+    compiled = copy.deepcopy(module).eval()
+    compile_forward(compiled, mode=mode, backend=backend, parts=())
+    if inputs.device.type == 'cuda':
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        outputs = flatten_outputs(compiled(inputs))
+    if inputs.device.type == 'cuda':
+        torch.cuda.synchronize()
+    return compiled, time.perf_counter() - start, outputs
 
 
 def compare_modes(module: nn.Module,
@@ -55,15 +91,16 @@ def compare_modes(module: nn.Module,
                   threads: Optional[int] = None,
                   opset: int = 17,
                   workdir: Optional[str] = None,
-                  measure_memory: bool = True) -> List[ModeMeasurement]:
+                  measure_memory: bool = True,
+                  compile_mode: Optional[str] = None) -> List[ModeMeasurement]:
     """Measure ``module(inputs)`` in each of ``modes`` (see the module docstring).
 
     ``module`` itself is left unchanged (fusion works on a deep copy). ``threads`` sets the
     onnxruntime intra-op threads (default: PyTorch's current count).
     """
-    unknown = set(modes) - set(MODES)
+    unknown = set(modes) - set(ALL_MODES)
     if unknown:
-        raise ValueError(f'unknown modes {sorted(unknown)}; choose from {MODES}.')
+        raise ValueError(f'unknown modes {sorted(unknown)}; choose from {ALL_MODES}.')
     module.eval()
     with torch.inference_mode():
         reference = [t.cpu().numpy() for t in flatten_outputs(module(inputs))]
@@ -72,7 +109,7 @@ def compare_modes(module: nn.Module,
         results.append(ModeMeasurement('eager', benchmark_torch(
             module, inputs, warmup, runs, backend='torch eager',
             measure_memory=measure_memory)))
-    if 'fused' not in modes and 'onnxruntime' not in modes:
+    if not set(modes) & {'fused', 'onnxruntime', 'compiled'}:
         return results
     from mmhybrid.models.utils import switch_to_deploy
     fused = switch_to_deploy(copy.deepcopy(module))
@@ -83,6 +120,13 @@ def compare_modes(module: nn.Module,
         results.append(ModeMeasurement('fused', benchmark_torch(
             fused, inputs, warmup, runs, backend='torch fused',
             measure_memory=measure_memory), error))
+    if 'compiled' in modes:
+        compiled, compile_s, outputs = compile_for_inference(fused, inputs, mode=compile_mode)
+        error = max(relative_error([t.cpu().numpy() for t in outputs], reference))
+        results.append(ModeMeasurement('compiled', benchmark_torch(
+            compiled, inputs, warmup, runs, backend='torch compiled',
+            measure_memory=measure_memory), error, compile_s))
+        del compiled
     if 'onnxruntime' in modes:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             path = osp.join(tmp, 'model.onnx')

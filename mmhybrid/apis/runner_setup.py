@@ -142,6 +142,46 @@ def use_atomic_checkpoints(cfg: Config) -> bool:
     return True
 
 
+def use_forward_compile(cfg: Config, cli_setting=None) -> Optional[dict]:
+    """Compile the model's forward passes for this run (:class:`mmhybrid.CompileForwardHook`).
+
+    The setting comes from ``--compile [MODE]`` (``cli_setting``) or the config key
+    ``compile_forward`` (``True``, a mode string or a dict of ``torch.compile`` arguments; the
+    CLI wins). MMEngine's own ``compile`` key, which compiles the whole ``train_step`` and
+    fails inside ``torch.optim``, is translated to forward-only compilation with a message
+    saying so. Errors in the setting are raised here, before anything is built. Returns the
+    hook's settings, or ``None`` when nothing is compiled.
+    """
+    from mmhybrid.utils.compile import parse_compile_setting
+
+    mmengine_compile = cfg.get('compile', None)
+    if mmengine_compile:
+        print('compile: MMEngine compiles the whole train_step, optimizer included, which fails '
+              'inside torch.optim on current PyTorch; mmhybrid compiles the forward passes '
+              '(backbone, neck, heads, losses) instead (CompileForwardHook).', flush=True)
+        cfg.compile = False
+        if cli_setting is None and cfg.get('compile_forward') is None:
+            cli_setting = (mmengine_compile if isinstance(mmengine_compile, dict)
+                           else True)
+            if isinstance(cli_setting, dict):
+                cli_setting = {k: v for k, v in cli_setting.items() if k != 'target'}
+    setting = cli_setting if cli_setting is not None else cfg.get('compile_forward')
+    try:
+        settings = parse_compile_setting(setting)
+    except (TypeError, ValueError) as exc:
+        source = '--compile' if cli_setting is not None else 'compile_forward in the config'
+        raise ValueError(f'{source}: {exc}') from None
+    if settings is None:
+        return None
+    custom_hooks = [hook for hook in cfg.get('custom_hooks', None) or []
+                    if hook.get('type') not in ('mmhybrid.CompileForwardHook',
+                                                'CompileForwardHook')]
+    custom_hooks.append(dict(type='mmhybrid.CompileForwardHook', **settings))
+    cfg.custom_hooks = custom_hooks
+    importlib.import_module('mmhybrid.engine')
+    return settings
+
+
 def check_runner_model(runner) -> None:
     """Check, before any dataset is built, that the runner's model fits together
     (:func:`mmhybrid.models.utils.check_feature_channels`)."""

@@ -12,10 +12,15 @@ reports the median, the spread (IQR, min, max), images/s, peak memory and the th
         --shape 512 512 --deploy --backend onnxruntime --threads 4
     python tools/analysis_tools/benchmark.py configs/hatnet/hatnet-tiny_8xb128_in1k.py \\
         --compare --out work_dirs/hatnet-tiny-latency.json
+    python tools/analysis_tools/benchmark.py configs/topformer/topformer_t_ade20k.py \
+        --shape 512 512 --deploy --compile reduce-overhead --device cuda
 
 ``--backend onnxruntime`` exports the (``--deploy``: folded) model to a temporary ONNX file,
 checks it against PyTorch (1e-4 relative) and times onnxruntime with the same thread count.
-``--compare`` times eager, fused and onnxruntime in one go and prints ratios. ``--out`` is
+``--compile [MODE]`` times the model compiled with ``torch.compile`` (MODE: default,
+reduce-overhead (CUDA graphs), max-autotune) and reports the compile time (the first call) and
+the relative error against eager. ``--compare`` times eager, fused and onnxruntime (and compiled
+with ``--compile``) in one go and prints ratios. ``--out`` is
 written atomically and an existing file is only replaced with ``--force`` (checked before the
 measurements start).
 """
@@ -36,11 +41,15 @@ from mmhybrid.analysis import (  # noqa: E402
     benchmark_torch,
     build_task_model,
     compare_modes,
+    compile_for_inference,
     export_and_check,
+    flatten_outputs,
     machine_info,
     make_ort_session,
+    relative_error,
     set_num_threads,
 )
+from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 
@@ -56,6 +65,9 @@ def parse_args(argv=None):
     parser.add_argument('--deploy', action='store_true',
                         help='fold conv+BN / re-parameterise (switch_to_deploy) first')
     parser.add_argument('--backend', choices=['torch', 'onnxruntime'], default='torch')
+    parser.add_argument('--compile', nargs='?', const='default', choices=COMPILE_MODES,
+                        metavar='MODE', help='torch.compile the (--deploy: folded) model with '
+                        'this mode (default: %(const)s) and time it; with --compare, add it')
     parser.add_argument('--compare', action='store_true',
                         help='time eager, fused and onnxruntime (ignores --deploy/--backend)')
     parser.add_argument('--warmup', type=int, default=5, help='untimed runs')
@@ -78,9 +90,24 @@ def run_benchmark(args) -> dict:
     info = dict(config=args.config, scope=task.scope, part=args.part,
                 input_shape=list(x.shape), machine=machine_info(), threads=threads)
     if args.compare:
-        rows = compare_modes(task.module, x, warmup=args.warmup, runs=args.runs,
-                             threads=threads)
+        modes = ('eager', 'fused', 'compiled', 'onnxruntime') if args.compile else (
+            'eager', 'fused', 'onnxruntime')
+        rows = compare_modes(task.module, x, modes=modes, warmup=args.warmup, runs=args.runs,
+                             threads=threads, compile_mode=args.compile)
         info['results'] = [row.to_dict() for row in rows]
+        return info
+    if args.compile:
+        if args.backend != 'torch':
+            raise SystemExit('--compile times PyTorch; it cannot be combined with --backend '
+                             f'{args.backend}.')
+        with torch.inference_mode():
+            reference = [t.cpu().numpy() for t in flatten_outputs(task.module(x))]
+        compiled, compile_s, outputs = compile_for_inference(task.module, x, mode=args.compile)
+        error = max(relative_error([t.cpu().numpy() for t in outputs], reference))
+        result = benchmark_torch(compiled, x, args.warmup, args.runs,
+                                 backend=f'torch compiled ({args.compile})')
+        info['results'] = [dict(mode=f'compiled {args.compile}', rel_error=error,
+                                compile_s=compile_s, **result.to_dict())]
         return info
     if args.backend == 'torch':
         result = benchmark_torch(task.module, x, args.warmup, args.runs,
@@ -104,19 +131,23 @@ def format_results(info: dict) -> str:
         f'{info["config"]} ({info["scope"]}, {info["part"]}), input {info["input_shape"]}',
         f'{machine["cpu"]}, {info["threads"]} threads, torch {machine["torch"]}, '
         f'{machine["date"]}',
-        f'{"mode":<14}{"median ms":>10}{"IQR":>8}{"min":>9}{"max":>9}{"img/s":>9}'
+        f'{"mode":<22}{"median ms":>10}{"IQR":>8}{"min":>9}{"max":>9}{"img/s":>9}'
         f'{"peak MiB":>10}{"rel err":>10}{"vs first":>9}',
     ]
     first = info['results'][0]['median_ms']
     for row in info['results']:
         memory = '-' if row['peak_memory_mib'] is None else f'{row["peak_memory_mib"]:.1f}'
         lines.append(
-            f'{row["mode"]:<14}{row["median_ms"]:>10.2f}{row["iqr_ms"]:>8.2f}'
+            f'{row["mode"]:<22}{row["median_ms"]:>10.2f}{row["iqr_ms"]:>8.2f}'
             f'{row["min_ms"]:>9.2f}{row["max_ms"]:>9.2f}{row["images_per_s"]:>9.1f}'
             f'{memory:>10}{row["rel_error"]:>10.1e}{first / row["median_ms"]:>8.2f}x')
     row = info['results'][0]
     lines.append(f'{row["runs"]} timed runs after {row["warmup"]} warm-up; peak memory: '
                  f'{row["memory_kind"]} (see mmhybrid/analysis/latency.py)')
+    for row in info['results']:
+        if row.get('compile_s') is not None:
+            lines.append(f'{row["mode"]}: compiling (the first call) took '
+                         f'{row["compile_s"]:.1f} s')
     return '\n'.join(lines)
 
 
