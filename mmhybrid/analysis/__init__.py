@@ -5,7 +5,14 @@ onnxruntime parity, building the measured module of any cls/det/seg config, and 
 The command-line tools under ``tools/analysis_tools`` and ``tools/deployment`` are thin layers
 over this package.
 """
-from .compare import ALL_MODES, MODES, ModeMeasurement, compare_modes, compile_for_inference
+from .compare import (
+    ALL_MODES,
+    MODES,
+    ModeMeasurement,
+    compare_deploy_paths,
+    compare_modes,
+    compile_for_inference,
+)
 from .complexity import (
     ATTENTION_OPS,
     ComplexityResult,
@@ -62,7 +69,8 @@ from .task_model import (
 )
 
 __all__ = [
-    'ALL_MODES', 'MODES', 'ModeMeasurement', 'compare_modes', 'compile_for_inference',
+    'ALL_MODES', 'MODES', 'ModeMeasurement', 'compare_deploy_paths', 'compare_modes',
+    'compile_for_inference',
     'ATTENTION_OPS', 'ComplexityResult', 'count_complexity', 'count_parameters', 'flop_handles',
     'sdpa_flop_jit', 'LatencyResult', 'PeakRSSSampler', 'benchmark_onnxruntime',
     'benchmark_torch', 'machine_info', 'make_ort_session', 'measure_latency', 'set_num_threads',

@@ -16,7 +16,9 @@ reports the median, the spread (IQR, min, max), images/s, peak memory and the th
         --shape 512 512 --deploy --compile reduce-overhead --device cuda
 
 ``--backend onnxruntime`` exports the (``--deploy``: folded) model to a temporary ONNX file,
-checks it against PyTorch (1e-4 relative) and times onnxruntime with the same thread count.
+checks it against PyTorch (1e-4 relative) and times onnxruntime with the same thread count;
+``--backend onnxruntime-int8`` times the folded model quantized to int8 (its relative error
+against eager is reported; accuracy on data: ``tools/deployment/quantize.py``).
 ``--compile [MODE]`` times the model compiled with ``torch.compile`` (MODE: default,
 reduce-overhead (CUDA graphs), max-autotune) and reports the compile time (the first call) and
 the relative error against eager. ``--compare`` times eager, fused and onnxruntime (and compiled
@@ -64,7 +66,10 @@ def parse_args(argv=None):
     parser.add_argument('--part', choices=['model', 'backbone'], default='model')
     parser.add_argument('--deploy', action='store_true',
                         help='fold conv+BN / re-parameterise (switch_to_deploy) first')
-    parser.add_argument('--backend', choices=['torch', 'onnxruntime'], default='torch')
+    parser.add_argument('--backend', choices=['torch', 'onnxruntime', 'onnxruntime-int8'],
+                        default='torch', help='onnxruntime-int8: the (folded) model quantized '
+                        '(QDQ, per-channel) by mmhybrid.analysis.quantize, calibrated on '
+                        'random inputs; accuracy: tools/deployment/quantize.py')
     parser.add_argument('--compile', nargs='?', const='default', choices=COMPILE_MODES,
                         metavar='MODE', help='torch.compile the (--deploy: folded) model with '
                         'this mode (default: %(const)s) and time it; with --compare, add it')
@@ -113,6 +118,11 @@ def run_benchmark(args) -> dict:
         result = benchmark_torch(task.module, x, args.warmup, args.runs,
                                  backend='torch fused' if args.deploy else 'torch eager')
         info['results'] = [dict(mode=result.backend, rel_error=0., **result.to_dict())]
+        return info
+    if args.backend == 'onnxruntime-int8':
+        (row, ) = compare_modes(task.module, x, modes=('onnxruntime-int8', ),
+                                warmup=args.warmup, runs=args.runs, threads=threads)
+        info['results'] = [row.to_dict()]
         return info
     with tempfile.TemporaryDirectory() as tmp:
         path = osp.join(tmp, 'model.onnx')

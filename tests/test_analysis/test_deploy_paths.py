@@ -1,0 +1,68 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""The deploy paths side by side: ``benchmark.py --compile`` / ``--backend onnxruntime-int8``
+and ``deploy_latency.py`` (the table of docs/en/latency.md). Outputs are checked against eager
+(numbers), not timings: speed belongs in the benchmark runs, not in tests."""
+import json
+import os.path as osp
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOPFORMER_SEG = osp.join(ROOT, 'configs/topformer/topformer_t_ade20k.py')
+TOPFORMER_CLS = osp.join(ROOT, 'configs/topformer/topformer-t_8xb128_in1k.py')
+
+pytestmark = pytest.mark.slow  # each run compiles with inductor (tens of seconds on 2 cores)
+
+
+def test_benchmark_compile_reports_compile_time_and_parity(tmp_path, capsys, load_tool):
+    benchmark = load_tool('analysis_tools/benchmark.py')
+    info = benchmark.main([TOPFORMER_SEG, '--shape', '128', '128', '--deploy', '--compile',
+                           '--warmup', '1', '--runs', '2', '--threads', '1'])
+    (row, ) = info['results']
+    assert row['mode'] == 'compiled default'
+    assert row['compile_s'] > 0 and row['median_ms'] > 0
+    assert row['rel_error'] <= 1e-4
+    assert 'compiling (the first call) took' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match='cannot be combined with --backend onnxruntime'):
+        benchmark.main([TOPFORMER_SEG, '--shape', '128', '128', '--compile',
+                        '--backend', 'onnxruntime'])
+
+
+def test_benchmark_int8_backend(load_tool):
+    benchmark = load_tool('analysis_tools/benchmark.py')
+    info = benchmark.main([TOPFORMER_SEG, '--shape', '128', '128', '--backend',
+                           'onnxruntime-int8', '--warmup', '1', '--runs', '2', '--threads', '1'])
+    (row, ) = info['results']
+    assert row['mode'] == 'onnxruntime-int8' and row['median_ms'] > 0
+    # int8 differs from fp32, but stays a faithful approximation of it.
+    assert 1e-4 < row['rel_error'] < 0.3
+
+
+def test_deploy_latency_table(tmp_path, capsys, load_tool):
+    tool = load_tool('analysis_tools/deploy_latency.py')
+    accuracy = tmp_path / 'acc.json'
+    accuracy.write_text(json.dumps(dict(
+        config='configs/topformer/topformer-t_8xb128_in1k.py', metric='accuracy/top1',
+        delta=-0.5, metrics=dict(fp32=dict(value=75.0, images=8), int8=dict(value=74.5)))))
+    out = tmp_path / 'deploy.md'
+    rows = tool.main(['--models', TOPFORMER_CLS, '--baselines', 'MobileNetV3-Small',
+                      '--shape', '64', '64', '--threads', '1', '--runs', '2', '--warmup', '1',
+                      '--int8-accuracy', str(accuracy), '--out', str(out)])
+    assert [row['name'] for row in rows] == ['topformer-t_8xb128_in1k', 'MobileNetV3-Small']
+    for row in rows:
+        paths = {r['mode']: r for r in row['threads']['1']}
+        assert list(paths) == ['eager', 'fused', 'compiled', 'onnxruntime', 'onnxruntime-int8']
+        for mode in ('fused', 'compiled', 'onnxruntime'):
+            assert paths[mode]['rel_error'] <= 1e-4, (row['name'], mode)
+        assert paths['onnxruntime-int8']['rel_error'] < 0.3
+        assert paths['compiled']['compile_s'] > 0
+    text = out.read_text()
+    assert '| topformer-t_8xb128_in1k | 64x64 |' in text
+    assert 'accuracy/top1 75.00 -> 74.50 (-0.50)' in text
+    assert 'ORT int8 / MobileNetV3-Small' in text
+    data = json.loads((tmp_path / 'deploy.json').read_text())
+    assert data['int8_accuracy']['topformer-t_8xb128_in1k']['delta'] == -0.5
+    before = out.read_text()
+    with pytest.raises(SystemExit, match='exists'):
+        tool.main(['--models', TOPFORMER_CLS, '--out', str(out)])
+    assert out.read_text() == before
