@@ -4,9 +4,9 @@
 Pipeline (:func:`quantize_config`, the library behind ``tools/deployment/quantize.py``):
 
 1. **Export** the config's model with :func:`~mmhybrid.analysis.export_and_check` (conv+BN folded
-   by ``switch_to_deploy``, onnxruntime parity checked against PyTorch), with dynamic batch /
-   height / width so that one file runs every image of an evaluation split (segmentation test
-   pipelines keep the aspect ratio, so sizes vary from image to image).
+   by ``switch_to_deploy``, onnxruntime parity checked against PyTorch). Classifiers: static, at
+   the one size their test pipeline crops to. Segmentors: dynamic batch / height / width, so
+   that one file runs every image of the split (their test pipelines keep the aspect ratio).
 2. **Calibration inputs** (:func:`load_split_inputs`): images of the chosen split's dataset
    (``cfg.<split>_dataloader.dataset``) run through the config's *test* pipeline and the model's
    own ``data_preprocessor``, i.e. exactly the float tensors the exported module receives.
@@ -16,8 +16,11 @@ Pipeline (:func:`quantize_config`, the library behind ``tools/deployment/quantiz
    fed through the model's own post-processing (segmentors: ``decode_head.predict_by_feat`` +
    ``postprocess_result``, i.e. resizing to the padded input and cropping/resizing to the label;
    classifiers: the head's softmax/argmax): mIoU for segmentors, top-1 for classifiers.
-5. **Time both files** side by side in this process (:func:`compare_latency`), interleaved in
-   rounds so that load from other processes hits both alike.
+5. **Time** fp32 vs int8 side by side in this process (:func:`compare_latency`), interleaved in
+   rounds so that load from other processes hits both alike, on *static* graphs at the latency
+   size: the scored files when they are static at that size (classifiers at their eval size),
+   otherwise static exports at that size quantized with the same settings and the calibration
+   inputs resized to it (:func:`_static_pair`).
 
 Pre-processing and the shape-inference failure of EdgeViT
 ----------------------------------------------------------
@@ -72,7 +75,7 @@ __all__ = [
     'load_split_inputs', 'ListCalibrationReader', 'prepare_for_quantization', 'quantize_model',
     'evaluate_onnx', 'evaluate_torch', 'fix_input_shape', 'compare_latency', 'profile_operators',
     'format_profile', 'quantize_for_benchmark', 'quantize_config', 'count_qdq',
-    'keep_inputs_float', 'ort_kernel_counts', 'fix_input_shape', 'build_quantize_task'
+    'keep_inputs_float', 'fuse_gelu', 'ort_kernel_counts', 'fix_input_shape', 'build_quantize_task'
 ]
 
 #: Operator types quantized by default (see the module docstring and docs/en/deployment.md).
@@ -281,6 +284,10 @@ class QuantizeSettings:
         calibrate_method: ``'minmax'``, ``'percentile'`` or ``'entropy'``.
         activation_type / weight_type: ``'int8'`` or ``'uint8'``.
         per_channel: per-output-channel weight scales.
+        fuse_gelu: fuse exact (Erf) GELUs into one float ``Gelu`` node first
+            (:func:`fuse_gelu`).
+        float_op_types: operator types kept in float even when their neighbours are quantized
+            (:func:`keep_inputs_float`); never quantized whatever ``op_types`` says.
         extra_options: passed to ``quantize_static`` (ORT's names, e.g. ``ActivationSymmetric``).
     """
     op_types: Sequence[str] = DEFAULT_OP_TYPES
@@ -289,13 +296,17 @@ class QuantizeSettings:
     activation_type: str = 'uint8'
     weight_type: str = 'int8'
     per_channel: bool = True
+    fuse_gelu: bool = True
+    float_op_types: Sequence[str] = FLOAT_OP_TYPES
     extra_options: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(op_types=list(self.op_types), nodes_to_exclude=list(self.nodes_to_exclude),
                     calibrate_method=self.calibrate_method,
                     activation_type=self.activation_type, weight_type=self.weight_type,
-                    per_channel=self.per_channel, extra_options=dict(self.extra_options))
+                    per_channel=self.per_channel, fuse_gelu=self.fuse_gelu,
+                    float_op_types=list(self.float_op_types),
+                    extra_options=dict(self.extra_options))
 
 
 def _quant_type(name: str):
@@ -330,7 +341,7 @@ def quantize_model(fp32_onnx: str,
     settings = settings or QuantizeSettings()
     if not calibration_inputs:
         raise QuantizeError('no calibration inputs.')
-    op_types = [t for t in settings.op_types if t not in FLOAT_OP_TYPES]
+    op_types = [t for t in settings.op_types if t not in settings.float_op_types]
     # not CalibMaxIntermediateOutputs: onnxruntime 1.32's MinMax calibrator *drops* every full
     # chunk of collected ranges instead of merging it ("No data is collected" with exactly N)
     extra = dict(settings.extra_options)
@@ -339,23 +350,112 @@ def quantize_model(fp32_onnx: str,
         prepared = osp.join(work, 'prepared.onnx')
         note = prepare_for_quantization(fp32_onnx, prepared)
         import onnx
-        input_name = onnx.load(prepared, load_external_data=False).graph.input[0].name
+        prepared_model = onnx.load(prepared)
+        input_name = prepared_model.graph.input[0].name
+        if settings.fuse_gelu and fuse_gelu(prepared_model):
+            onnx.save(prepared_model, prepared)
+        exclude = list(settings.nodes_to_exclude)
         quantize_static(
             prepared, tmp, ListCalibrationReader(calibration_inputs, input_name),
             quant_format=QuantFormat.QDQ, op_types_to_quantize=op_types,
             per_channel=settings.per_channel,
             activation_type=_quant_type(settings.activation_type),
             weight_type=_quant_type(settings.weight_type),
-            nodes_to_exclude=list(settings.nodes_to_exclude) or None,
+            nodes_to_exclude=exclude or None,
             calibrate_method=_calibrate_method(settings.calibrate_method),
             extra_options=extra)
-        keep_inputs_float(tmp, FLOAT_OP_TYPES)
+        if settings.float_op_types:
+            keep_inputs_float(tmp, settings.float_op_types)
         try:
             make_ort_session(tmp, threads=1)
         except Exception as exc:  # onnxruntime raises its own classes
             raise QuantizeError(f'onnxruntime cannot load the quantized model: '
                                 f'{type(exc).__name__}: {str(exc)[:500]}') from None
     return note
+
+
+def fuse_gelu(model) -> int:
+    """Replace every exact GELU the exporter wrote (``Div(x, sqrt 2) -> Erf -> Add 1 -> Mul x ->
+    Mul 0.5``, or with the 0.5 applied to ``x`` first) by one ``com.microsoft`` ``Gelu`` node
+    (in place); returns how many were fused.
+
+    In fp32, ORT fuses these five nodes into one ``Gelu`` kernel itself. In a QDQ graph it can
+    not: the quantizer gives each consumer of ``x`` its own DequantizeLinear, so ``Div`` and
+    ``Mul`` no longer read the same tensor, and quantized ``Mul``/``Add`` break the pattern too.
+    In EdgeViT-XXS that left ``Erf``, ``Div``, ``Mul``, ``Add`` and their Quantize/Dequantize
+    nodes at about 7-9 ms of a 33-35 ms int8 run, against 2.8-4.3 ms for the fused fp32 ``Gelu``s
+    (measured side by side). Fused before quantizing, the ``Gelu`` is not quantized (it is not in
+    the quantized op types) and runs in float between one DequantizeLinear and one
+    QuantizeLinear.
+    """
+    from onnx import helper, numpy_helper
+    graph = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == 'Constant' and node.attribute:
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: Dict[str, list] = defaultdict(list)
+    for node in graph.node:
+        for name in node.input:
+            consumers[name].append(node)
+
+    def const_is(name, value):
+        return name in consts and consts[name].size == 1 and \
+            abs(float(consts[name].reshape(-1)[0]) - value) < 1e-4 * abs(value)
+
+    def other(node, name):
+        rest = [i for i in node.input if i != name]
+        return rest[0] if len(rest) == 1 else None
+
+    def only_consumer(name, op_type):
+        users = consumers[name]
+        return users[0] if len(users) == 1 and users[0].op_type == op_type else None
+
+    fused, remove = 0, set()
+    for erf in [n for n in graph.node if n.op_type == 'Erf']:
+        div = producer.get(erf.input[0])
+        if div is None or div.op_type != 'Div' or not const_is(div.input[1], 2 ** 0.5):
+            continue
+        x = div.input[0]
+        add = only_consumer(erf.output[0], 'Add')
+        if add is None or not const_is(other(add, erf.output[0]) or '', 1.0):
+            continue
+        mul1 = only_consumer(add.output[0], 'Mul')
+        if mul1 is None:
+            continue
+        factor = other(mul1, add.output[0])
+        group = [div, erf, add, mul1]
+        if factor == x:  # x * (1 + erf) then * 0.5
+            mul2 = only_consumer(mul1.output[0], 'Mul')
+            if mul2 is None or not const_is(other(mul2, mul1.output[0]) or '', 0.5):
+                continue
+            group.append(mul2)
+            out = mul2.output[0]
+        else:  # (x * 0.5) * (1 + erf)
+            half = producer.get(factor)
+            if half is None or half.op_type != 'Mul' or x not in half.input or \
+                    not const_is(other(half, x) or '', 0.5) or len(consumers[factor]) != 1:
+                continue
+            group.append(half)
+            out = mul1.output[0]
+        if len(consumers[div.output[0]]) != 1:
+            continue
+        index = min(list(graph.node).index(n) for n in group)
+        graph.node.insert(index, helper.make_node(
+            'Gelu', [x], [out], name=f'{erf.name}_Gelu', domain='com.microsoft'))
+        remove.update(id(n) for n in group)
+        fused += 1
+    if fused:
+        kept = [n for n in graph.node if id(n) not in remove]
+        del graph.node[:]
+        graph.node.extend(kept)
+        used = {name for node in graph.node for name in node.input}
+        for init in [i for i in graph.initializer if i.name not in used]:
+            graph.initializer.remove(init)
+        if not any(o.domain == 'com.microsoft' for o in model.opset_import):
+            model.opset_import.append(helper.make_opsetid('com.microsoft', 1))
+    return fused
 
 
 def keep_inputs_float(path: str, op_types: Sequence[str]) -> int:
@@ -534,12 +634,13 @@ def evaluate_torch(task: TaskModel, split: str = 'val',
 # Latency and per-operator profiles
 # ------------------------------------------------------------------------------------------------
 def fix_input_shape(src: str, dst: str, shape: Sequence[int]) -> None:
-    """Copy an ONNX file with its (dynamic) input fixed to ``shape`` (``N, C, H, W``).
+    """Copy an ONNX file with its (dynamic) input fixed to ``shape`` (``N, C, H, W``), e.g. to
+    profile a dynamic export at one size.
 
-    Latency is measured on such copies of the very files that are scored: with a static input,
-    ORT's optimizer folds the shape arithmetic of the any-size padding paths (``Shape``,
-    ``Gather``, ``Equal``, ``Where``... about 150 small kernels in TopFormer-T, 25% of its fp32
-    time at 256x256) and picks layouts for the known sizes, as a deployment at one size would.
+    This is *not* what latency is measured on: ORT then folds part of the shape arithmetic
+    (TopFormer-T at 256: 21.4 -> 16.0 ms) but a static export is faster still (TRT-ViT-A at
+    224: 206 ms fixed vs 147 ms static, side by side on a loaded machine), see
+    :func:`quantize_config`.
     """
     import onnx
     from onnxruntime.tools.onnx_model_utils import make_input_shape_fixed
@@ -714,6 +815,30 @@ def _jsonable(metrics: Dict[str, Any]) -> Dict[str, Any]:
     return {key: plain(value) for key, value in metrics.items()}
 
 
+def _static_pair(task: TaskModel, calib: Sequence[np.ndarray], shape: Sequence[int],
+                 settings: QuantizeSettings, work: str, log=print) -> Dict[str, str]:
+    """fp32 and int8 *static* exports at ``shape`` for timing, quantized like the scored pair
+    with the calibration inputs resized (bilinear) to ``shape``.
+
+    Latency is measured on static graphs because that is how a model is deployed at one size
+    and because ORT runs them much faster than a dynamic graph, even one whose input is fixed
+    afterwards (TRT-ViT-A at 224: 147 ms static vs 206 ms, measured side by side): with a
+    static input at export time every reshape of the attention blocks is a constant.
+    """
+    import torch.nn.functional as F
+
+    from .onnx_export import export_and_check
+    height, width = (int(v) for v in shape)
+    log(f'exporting and quantizing static {height}x{width} copies for timing (calibration '
+        'inputs resized to that size)')
+    resized = [F.interpolate(torch.from_numpy(x), size=(height, width), mode='bilinear',
+                             align_corners=False).numpy() for x in calib]
+    paths = {'fp32': osp.join(work, 'timed_fp32.onnx'), 'int8': osp.join(work, 'timed_int8.onnx')}
+    export_and_check(task.module, torch.from_numpy(resized[0]), paths['fp32'])
+    quantize_model(paths['fp32'], paths['int8'], resized, settings)
+    return paths
+
+
 def build_quantize_task(config, checkpoint: Optional[str] = None,
                         cfg_options: Optional[dict] = None,
                         shape: Optional[Sequence[int]] = None,
@@ -765,11 +890,18 @@ def quantize_config(config,
     shape = task.input_shape
     log(f'calibration: {num_calib} {calib_split} images through the test pipeline')
     calib = load_split_inputs(task, calib_split, num_calib)
+    calib_shapes = {tuple(x.shape[2:]) for x in calib}
+    # Classifier test pipelines crop every image to one size: the scored files are static
+    # exports at that size. Segmentation pipelines keep the aspect ratio: dynamic exports.
+    static_size = next(iter(calib_shapes)) if scope == 'mmpretrain' and \
+        len(calib_shapes) == 1 else None
+    settings = settings or QuantizeSettings()
     with tempfile.TemporaryDirectory(dir=osp.dirname(osp.abspath(out))) as work:
         fp32 = osp.join(work, 'fp32.onnx')
-        log('exporting (dynamic batch/height/width, parity-checked against PyTorch)')
-        export_and_check(task.module, torch.from_numpy(calib[0]), fp32, dynamic=True)
-        settings = settings or QuantizeSettings()
+        log('exporting ' + (f'(static {static_size[0]}x{static_size[1]}' if static_size else
+                            '(dynamic batch/height/width') + ', parity-checked against PyTorch)')
+        export_and_check(task.module, torch.from_numpy(calib[0]), fp32,
+                         dynamic=static_size is None)
         log(f'quantizing: {settings.to_dict()}')
         with atomic_output(out) as tmp_out:
             note = quantize_model(fp32, tmp_out, calib, settings)
@@ -780,16 +912,15 @@ def quantize_config(config,
                 'int8': _jsonable(evaluate_onnx(tmp_out, task, eval_split, num_eval, threads)),
             }
             inputs = task.make_inputs(shape=shape).cpu().numpy()
-            fixed = {key: osp.join(work, f'{key}_fixed.onnx') for key in ('fp32', 'int8')}
-            fix_input_shape(fp32, fixed['fp32'], inputs.shape)
-            fix_input_shape(tmp_out, fixed['int8'], inputs.shape)
-            log(f'timing fp32 and int8 at 1x3x{shape[0]}x{shape[1]} (input shape fixed), '
-                f'{threads} threads')
-            latency = compare_latency(fixed, inputs, threads, warmup=warmup, runs=runs)
+            timed = {'fp32': fp32, 'int8': tmp_out}
+            if static_size != tuple(shape):
+                timed = _static_pair(task, calib, shape, settings, work, log)
+            log(f'timing fp32 and int8 at 1x3x{shape[0]}x{shape[1]}, {threads} threads')
+            latency = compare_latency(timed, inputs, threads, warmup=warmup, runs=runs)
             profiles = {}
             if profile:
                 profiles = {key: profile_operators(path, inputs, threads)
-                            for key, path in fixed.items()}
+                            for key, path in timed.items()}
         if fp32_out:
             with atomic_output(fp32_out) as tmp_fp32:
                 os.replace(fp32, tmp_fp32)

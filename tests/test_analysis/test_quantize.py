@@ -280,3 +280,28 @@ def test_quantize_for_benchmark(tmp_path):
     out = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})[0]
     expected = module(inputs).detach().numpy()
     assert np.abs(out - expected).max() / np.abs(expected).max() < INT8_RTOL
+
+
+def test_fuse_gelu_keeps_exact_gelu_in_float(tmp_path):
+    """Exact GELUs (Div, Erf, Add, Mul, Mul as exported) become one float Gelu before
+    quantizing: the int8 graph runs Gelu kernels, not QLinearMul/QLinearAdd + Erf pieces."""
+    module = nn.Sequential(nn.Conv2d(3, 8, 1), nn.GELU(), nn.Conv2d(8, 8, 1), nn.GELU(),
+                           nn.Conv2d(8, 4, 1)).eval()
+    inputs = torch.randn(1, 3, 16, 16)
+    fp32 = str(tmp_path / 'fp32.onnx')
+    export_and_check(module, inputs, fp32)
+    model = onnx.load(fp32)
+    assert q.fuse_gelu(model) == 2
+    assert [n.op_type for n in model.graph.node].count('Gelu') == 2
+    assert not {'Erf', 'Div', 'Mul'} & {n.op_type for n in model.graph.node}
+    fused = str(tmp_path / 'fused.onnx')
+    onnx.save(model, fused)
+    x = inputs.numpy()
+    outs = [make_ort_session(p, threads=1).run(None, {'input': x})[0] for p in (fp32, fused)]
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+    int8 = str(tmp_path / 'int8.onnx')
+    calib = [torch.randn(1, 3, 16, 16).numpy() for _ in range(4)]
+    q.quantize_model(fp32, int8, calib)
+    kernels = q.ort_kernel_counts(int8)
+    assert kernels.get('Gelu') == 2 and kernels.get('QLinearConv') == 3
+    assert not {'Erf', 'QLinearMul', 'QLinearAdd'} & set(kernels)
