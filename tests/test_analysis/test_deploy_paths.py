@@ -45,9 +45,11 @@ def test_deploy_latency_table(tmp_path, capsys, load_tool):
         config='configs/topformer/topformer-t_8xb128_in1k.py', metric='accuracy/top1',
         delta=-0.5, metrics=dict(fp32=dict(value=75.0, images=8), int8=dict(value=74.5)))))
     out = tmp_path / 'deploy.md'
+    doc = tmp_path / 'latency.md'
+    doc.write_text(f'# Latency\nintro\n{tool.START_MARKER}\nold table\n{tool.END_MARKER}\nrest\n')
     rows = tool.main(['--models', TOPFORMER_CLS, '--baselines', 'MobileNetV3-Small',
                       '--shape', '64', '64', '--threads', '1', '--runs', '2', '--warmup', '1',
-                      '--int8-accuracy', str(accuracy), '--out', str(out)])
+                      '--int8-accuracy', str(accuracy), '--out', str(out), '--into', str(doc)])
     assert [row['name'] for row in rows] == ['topformer-t_8xb128_in1k', 'MobileNetV3-Small']
     for row in rows:
         paths = {r['mode']: r for r in row['threads']['1']}
@@ -60,9 +62,20 @@ def test_deploy_latency_table(tmp_path, capsys, load_tool):
     assert '| topformer-t_8xb128_in1k | 64x64 |' in text
     assert 'accuracy/top1 75.00 -> 74.50 (-0.50)' in text
     assert 'ORT int8 / MobileNetV3-Small' in text
+    updated = doc.read_text()
+    assert updated.startswith('# Latency\nintro\n')
+    assert updated.endswith(f'{tool.END_MARKER}\nrest\n')
+    assert 'old table' not in updated and '### 1 thread' in updated
+    assert '| topformer-t_8xb128_in1k | 64x64 |' in updated
     data = json.loads((tmp_path / 'deploy.json').read_text())
     assert data['int8_accuracy']['topformer-t_8xb128_in1k']['delta'] == -0.5
     before = out.read_text()
     with pytest.raises(SystemExit, match='exists'):
         tool.main(['--models', TOPFORMER_CLS, '--out', str(out)])
     assert out.read_text() == before
+    no_markers = tmp_path / 'plain.md'
+    no_markers.write_text('# nothing to replace\n')
+    with pytest.raises(SystemExit, match='no <!-- deploy-latency:start'):
+        tool.main(['--models', TOPFORMER_CLS, '--out', str(tmp_path / 'x.md'), '--into',
+                   str(no_markers)])
+    assert not (tmp_path / 'x.md').exists()
