@@ -174,27 +174,33 @@ def test_tool_quantizes_scores_and_times(family, data, tmp_path, capsys):
     assert max(errors) < INT8_RTOL
 
 
-def test_onnx_metric_equals_mmengine_test_loop(data, tmp_path):
-    """The fp32 ONNX file scored by evaluate_onnx gives mmengine's test-loop mIoU for the same
-    weights (deploy folding changes logits by float rounding only)."""
+@pytest.mark.parametrize('family', ['segmentor', 'classifier'])
+def test_onnx_metric_equals_mmengine_test_loop(family, data, tmp_path):
+    """The fp32 ONNX file scored by evaluate_onnx gives mmengine's test-loop mIoU / top-1 for
+    the same weights (deploy folding changes logits by float rounding only)."""
     from mmengine.runner import Runner
 
     from mmhybrid.analysis.task_model import load_config
-    options = seg_options(data['ade'])
-    ckpt = save_random_checkpoint(TOPFORMER, options, tmp_path / 'model.pth')
-    cfg = load_config(TOPFORMER, options)
+    if family == 'segmentor':
+        config, options, metric, images = TOPFORMER, seg_options(data['ade']), 'mIoU', 3
+    else:
+        config, options = EDGEVIT, cls_options(data['imagenet'])
+        metric, images = 'accuracy/top1', 6
+    ckpt = save_random_checkpoint(config, options, tmp_path / 'model.pth')
+    cfg = load_config(config, options)
     cfg.work_dir = str(tmp_path / 'work')
     cfg.load_from = ckpt
-    cfg.default_hooks.visualization = dict(type='SegVisualizationHook', draw=False)
+    if family == 'segmentor':
+        cfg.default_hooks.visualization = dict(type='SegVisualizationHook', draw=False)
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
-    expected = runner.test()['mIoU']
-    task = q.build_quantize_task(TOPFORMER, checkpoint=ckpt, cfg_options=options)
+    expected = runner.test()[metric]
+    task = q.build_quantize_task(config, checkpoint=ckpt, cfg_options=options)
     inputs = q.load_split_inputs(task, 'val', 1)
     fp32 = tmp_path / 'fp32.onnx'
     export_and_check(task.module, torch.from_numpy(inputs[0]), str(fp32), dynamic=True)
     got = q.evaluate_onnx(str(fp32), task, 'val', threads=1)
-    assert got['metric'] == 'mIoU' and got['images'] == 3
+    assert got['metric'] == metric and got['images'] == images
     assert got['value'] == pytest.approx(expected, abs=0.02)
     assert q.evaluate_torch(task, 'val')['value'] == pytest.approx(expected, abs=0.02)
     assert 0 < expected < 100  # random weights still predict several classes
