@@ -281,10 +281,22 @@ def prepare_for_quantization(src: str, dst: str) -> str:
     inference is skipped on graphs with dynamic input sizes."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
     dynamic = _has_dynamic_input(src)
-    with tempfile.TemporaryDirectory(dir=osp.dirname(osp.abspath(dst))) as tmp:
+    dst = osp.abspath(dst)
+    with tempfile.TemporaryDirectory(dir=osp.dirname(dst)) as tmp:
         folded = osp.join(tmp, 'folded.onnx')
         _ort_basic_optimize(src, folded)
-        quant_pre_process(folded, dst, skip_symbolic_shape=dynamic)
+        # ORT's symbolic shape inference, when it fails, dumps sym_shape_infer_temp.onnx and a
+        # <uuid>.data file into the working folder: run it in the temporary folder
+        try:
+            with contextlib.chdir(tmp):
+                quant_pre_process(folded, dst, skip_symbolic_shape=dynamic)
+        except Exception as exc:  # ORT raises a bare Exception for incomplete inference
+            raise QuantizeError(
+                f'onnxruntime\'s quantization pre-processing failed: {type(exc).__name__}: '
+                f'{str(exc)[:300]}. "Incomplete symbolic shape inference" on a static graph '
+                'means some shape arithmetic survived constant folding (ORT basic level); '
+                'export the module without data-dependent shapes at the deployment size.'
+            ) from None
     return ('ORT basic optimization, ONNX shape inference' +
             ('' if dynamic else ', symbolic shape inference') +
             (' (symbolic shape inference skipped: dynamic input size)' if dynamic else ''))
