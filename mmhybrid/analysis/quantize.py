@@ -877,19 +877,11 @@ def build_quantize_task(config, checkpoint: Optional[str] = None,
                         cfg_options: Optional[dict] = None,
                         shape: Optional[Sequence[int]] = None,
                         deploy: bool = True) -> TaskModel:
-    """:func:`~mmhybrid.analysis.build_task_model` (folded by default) with the data
-    preprocessor the config's runner would use: mmpretrain configs give it (mean/std,
-    ``num_classes``) at the top level and mmengine's ``Runner`` moves it into the model;
-    ``build_task_model`` builds ``cfg.model`` alone, which is enough for the measured module
-    but not for preprocessing data."""
-    from .task_model import build_task_model, load_config
-    cfg = load_config(config, cfg_options)
-    if cfg.get('data_preprocessor') and not cfg.model.get('data_preprocessor'):
-        cfg.model.data_preprocessor = copy.deepcopy(cfg.data_preprocessor)
-    task = build_task_model(cfg, checkpoint=checkpoint, deploy=deploy, shape=shape)
-    if isinstance(config, str):
-        task.name = osp.splitext(osp.basename(config))[0]
-    return task
+    """:func:`~mmhybrid.analysis.build_task_model`, folded by default (its ``model`` carries the
+    data preprocessor the config's runner would use, so data can be preprocessed with it)."""
+    from .task_model import build_task_model
+    return build_task_model(config, checkpoint=checkpoint, cfg_options=cfg_options,
+                            deploy=deploy, shape=shape)
 
 
 def quantize_config(config,

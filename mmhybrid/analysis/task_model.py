@@ -329,6 +329,11 @@ def build_task_model(config: Union[str, Config],
     scope = _scope_of(cfg)
     registry = _registry(scope)
     model_cfg = plain_model_cfg(cfg.model)
+    if cfg.get('data_preprocessor') and not model_cfg.get('data_preprocessor'):
+        # mmpretrain configs give mean/std and num_classes at the top level; MMEngine's Runner
+        # moves them into the model, and so does this function (TaskModel.model preprocesses
+        # data the way training and testing do).
+        model_cfg['data_preprocessor'] = copy.deepcopy(cfg.data_preprocessor)
     torch.manual_seed(seed)
     model = registry.build(model_cfg)
     if checkpoint:

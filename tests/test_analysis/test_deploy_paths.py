@@ -69,6 +69,9 @@ def test_deploy_latency_table(tmp_path, capsys, load_tool):
     assert '| topformer-t_8xb128_in1k | 64x64 |' in updated
     data = json.loads((tmp_path / 'deploy.json').read_text())
     assert data['int8_accuracy']['topformer-t_8xb128_in1k']['delta'] == -0.5
+    # The layout can be re-rendered from the run's JSON without measuring again.
+    tool.main(['--from-json', str(tmp_path / 'deploy.json'), '--out', str(tmp_path / 'again.md')])
+    assert (tmp_path / 'again.md').read_text() == text
     before = out.read_text()
     with pytest.raises(SystemExit, match='exists'):
         tool.main(['--models', TOPFORMER_CLS, '--out', str(out)])
