@@ -12,7 +12,7 @@ reports the median, the spread (IQR, min, max), images/s, peak memory and the th
         --shape 512 512 --deploy --backend onnxruntime --threads 4
     python tools/analysis_tools/benchmark.py configs/hatnet/hatnet-tiny_8xb128_in1k.py \\
         --compare --out work_dirs/hatnet-tiny-latency.json
-    python tools/analysis_tools/benchmark.py configs/topformer/topformer_t_ade20k.py \
+    python tools/analysis_tools/benchmark.py configs/topformer/topformer_t_ade20k.py \\
         --shape 512 512 --deploy --compile reduce-overhead --device cuda
 
 ``--backend onnxruntime`` exports the (``--deploy``: folded) model to a temporary ONNX file,
@@ -102,9 +102,6 @@ def run_benchmark(args) -> dict:
         info['results'] = [row.to_dict() for row in rows]
         return info
     if args.compile:
-        if args.backend != 'torch':
-            raise SystemExit('--compile times PyTorch; it cannot be combined with --backend '
-                             f'{args.backend}.')
         with torch.inference_mode():
             reference = [t.cpu().numpy() for t in flatten_outputs(task.module(x))]
         compiled, compile_s, outputs = compile_for_inference(task.module, x, mode=args.compile)
@@ -163,6 +160,9 @@ def format_results(info: dict) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.compile and args.backend != 'torch' and not args.compare:
+        raise SystemExit(f'--compile times PyTorch; it cannot be combined with --backend '
+                         f'{args.backend}.')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise SystemExit('--device cuda: CUDA is not available on this machine.')
     if args.out:
