@@ -29,7 +29,7 @@ lint: install
 	$(PY) -m ruff check .
 
 test: install lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=20 $(PYTEST_ARGS)
 
 test-fast: install lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
