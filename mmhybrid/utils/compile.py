@@ -6,7 +6,8 @@ included, and Dynamo fails inside ``torch.optim`` on current PyTorch
 (``InternalTorchDynamoError`` at the first iteration, seen on torch 2.11 CUDA and 2.13 CPU).
 :func:`compile_forward` compiles what is worth compiling and nothing else: the ``forward`` of the
 backbone, the neck and every head of a task model, and the loss modules inside the heads (where a
-loss does not trace, Dynamo falls back to eager for that part; a graph break is never an error).
+loss does not trace, Dynamo falls back to eager for that part; a graph break is an error only
+with ``fullgraph=True``).
 The data pre-processor, the loss book-keeping over data samples, the optimizer and the hooks stay
 eager.
 
