@@ -2,11 +2,13 @@
 """Forward-only ``torch.compile``: the helper, the hook, ``tools/train.py --compile`` and
 compiled training of one tiny config per family on the CPU.
 
-The training runs compare the compiled run's losses with an eager run of the same config and
-seed (drop path off, inductor's random numbers taken from eager), so a compiled graph that
-computes something else fails here, not only one that crashes.
+The training runs (one tiny config per family; TopFormer's through ``tools/train.py --compile``)
+compare the compiled run's losses with an eager run of the same config and seed (drop path off,
+inductor's random numbers taken from eager), so a compiled graph that computes something else
+fails here, not only one that crashes.
 """
 import copy
+import json
 import os
 import os.path as osp
 import subprocess
@@ -184,8 +186,9 @@ def _training_config(family, roots, work_dir, compile_setting=None):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('family', sorted(FAMILIES))
+@pytest.mark.parametrize('family', sorted(set(FAMILIES) - {'topformer'}))
 def test_compiled_training_matches_eager(family, tiny_roots, tmp_path):
+    # TopFormer's compiled training is checked the same way through tools/train.py below.
     import torch._inductor.config as inductor_config
     torch._dynamo.reset()
     eager = run_smoke_training(_training_config(family, tiny_roots, tmp_path / 'eager'))
@@ -202,20 +205,43 @@ def test_compiled_training_matches_eager(family, tiny_roots, tmp_path):
     assert eager.losses[-1] != eager.losses[0]  # the optimizer stepped
 
 
+def _losses(work_dir) -> list:
+    """The per-iteration losses that LocalVisBackend wrote (``scalars.json``)."""
+    records = []
+    for root, _, files in os.walk(work_dir):
+        if 'scalars.json' in files:
+            with open(osp.join(root, 'scalars.json')) as f:
+                records += [json.loads(line) for line in f if line.strip()]
+    return [r['loss'] for r in sorted(records, key=lambda r: r['iter']) if 'loss' in r]
+
+
 @pytest.mark.slow
-def test_train_tool_compile_flag(tiny_roots, tmp_path):
-    cfg = _training_config('topformer', tiny_roots, tmp_path / 'work')
-    cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=3, val_interval=10**6)
-    cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', by_epoch=False, interval=3)
-    cfg.default_hooks['logger'] = dict(type='LoggerHook', interval=1)
-    cfg.dump(str(tmp_path / 'cfg.py'))
-    env = dict(os.environ, OMP_NUM_THREADS='2', PYTHONUNBUFFERED='1')
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'train.py'), str(tmp_path / 'cfg.py'),
-         '--compile'], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
-    assert 'torch.compile (default, backend inductor): backbone, decode_head' in log
-    assert 'Iter(train) [3/3]' in log
-    assert osp.exists(tmp_path / 'work' / 'iter_3.pth')
+def test_train_tool_compile_flag_matches_eager(tiny_roots, tmp_path):
+    """``tools/train.py --compile`` on the TopFormer-T config (the family's compiled-training
+    test): the same 3 losses as an eager ``tools/train.py`` run of the same config and seed
+    (TopFormer has no random op once drop path is off), and a checkpoint at the end."""
+    runs = {}
+    for name, extra in (('eager', []), ('compiled', ['--compile'])):
+        work_dir = tmp_path / name
+        cfg = _training_config('topformer', tiny_roots, work_dir)
+        cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
+        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=3, val_interval=10**6)
+        cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', by_epoch=False,
+                                               interval=3)
+        cfg.default_hooks['logger'] = dict(type='LoggerHook', interval=1)
+        cfg.dump(str(tmp_path / f'{name}.py'))
+        env = dict(os.environ, OMP_NUM_THREADS='2', PYTHONUNBUFFERED='1')
+        proc = subprocess.run(
+            [sys.executable, osp.join(REPO, 'tools', 'train.py'), str(tmp_path / f'{name}.py'),
+             *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        log = proc.stdout + proc.stderr
+        assert proc.returncode == 0, log[-3000:]
+        assert osp.exists(work_dir / 'iter_3.pth')
+        runs[name] = (log, _losses(work_dir))
+    assert 'torch.compile (default, backend inductor): backbone, decode_head' in runs[
+        'compiled'][0]
+    assert 'torch.compile' not in runs['eager'][0]
+    eager, compiled = runs['eager'][1], runs['compiled'][1]
+    assert len(eager) == len(compiled) == 3
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+    assert eager[-1] != eager[0]
