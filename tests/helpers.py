@@ -10,8 +10,12 @@
 * :func:`randomize_batchnorm_stats`: random running statistics and affine parameters for every
   BatchNorm, so that conv+BN folding, ``norm_eval`` and batch-invariance tests see non-trivial
   BNs.
+* :func:`read_scalars`: the per-iteration records (``iter``, ``lr``, ``loss``...) a training run's
+  ``LocalVisBackend`` wrote.
 """
 import importlib.util
+import json
+import os
 import os.path as osp
 from types import ModuleType
 
@@ -61,3 +65,14 @@ def randomize_batchnorm_stats(module: nn.Module, mean_range: float = 0.5,
                 m.weight.uniform_(*weight_range)
                 m.bias.uniform_(-bias_range, bias_range)
     return module
+
+
+def read_scalars(work_dir) -> list:
+    """Per-iteration ``{'iter', 'lr', 'loss', ...}`` records that MMEngine's ``LocalVisBackend``
+    wrote under ``work_dir`` (``<timestamp>/vis_data/scalars.json``), sorted by iteration."""
+    records = []
+    for root, _, files in os.walk(work_dir):
+        if 'scalars.json' in files:
+            with open(osp.join(root, 'scalars.json')) as f:
+                records += [json.loads(line) for line in f if line.strip()]
+    return sorted(records, key=lambda r: r['iter'])

@@ -8,7 +8,6 @@ inductor's random numbers taken from eager), so a compiled graph that computes s
 fails here, not only one that crashes.
 """
 import copy
-import json
 import os
 import os.path as osp
 import subprocess
@@ -17,6 +16,7 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
+from helpers import read_scalars
 from mmengine.config import Config
 from smoke import make_smoke_config, run_smoke_training
 
@@ -205,16 +205,6 @@ def test_compiled_training_matches_eager(family, tiny_roots, tmp_path):
     assert eager.losses[-1] != eager.losses[0]  # the optimizer stepped
 
 
-def _losses(work_dir) -> list:
-    """The per-iteration losses that LocalVisBackend wrote (``scalars.json``)."""
-    records = []
-    for root, _, files in os.walk(work_dir):
-        if 'scalars.json' in files:
-            with open(osp.join(root, 'scalars.json')) as f:
-                records += [json.loads(line) for line in f if line.strip()]
-    return [r['loss'] for r in sorted(records, key=lambda r: r['iter']) if 'loss' in r]
-
-
 @pytest.mark.slow
 def test_train_tool_compile_flag_matches_eager(tiny_roots, tmp_path):
     """``tools/train.py --compile`` on the TopFormer-T config (the family's compiled-training
@@ -237,7 +227,7 @@ def test_train_tool_compile_flag_matches_eager(tiny_roots, tmp_path):
         log = proc.stdout + proc.stderr
         assert proc.returncode == 0, log[-3000:]
         assert osp.exists(work_dir / 'iter_3.pth')
-        runs[name] = (log, _losses(work_dir))
+        runs[name] = (log, [r['loss'] for r in read_scalars(work_dir) if 'loss' in r])
     assert 'torch.compile (default, backend inductor): backbone, decode_head' in runs[
         'compiled'][0]
     assert 'torch.compile' not in runs['eager'][0]

@@ -4,7 +4,6 @@
 Each run trains TopFormer-T (the demo model) shrunk by :func:`make_smoke_config` in a fresh
 process, exactly as a user would start it.
 """
-import json
 import os
 import os.path as osp
 import signal
@@ -14,6 +13,7 @@ import time
 
 import pytest
 import torch
+from helpers import read_scalars
 from smoke import make_smoke_config
 
 from mmhybrid.testing import make_ade20k
@@ -40,16 +40,6 @@ def write_config(path, ade_root, work_dir, max_iters, ckpt_interval, **extra):
     cfg.merge_from_dict(extra)
     cfg.dump(str(path))
     return str(path)
-
-
-def read_scalars(work_dir):
-    """Per-iteration ``{'iter', 'lr', 'loss', ...}`` records that LocalVisBackend wrote."""
-    records = []
-    for root, _, files in os.walk(work_dir):
-        if 'scalars.json' in files:
-            with open(osp.join(root, 'scalars.json')) as f:
-                records += [json.loads(line) for line in f if line.strip()]
-    return sorted(records, key=lambda r: r['iter'])
 
 
 def train(config, *args, timeout=600):
