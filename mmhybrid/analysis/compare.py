@@ -29,7 +29,6 @@ Example:
     >>> {r.mode: round(r.latency.median_ms, 1) for r in rows}
 """
 import copy
-import os
 import os.path as osp
 import tempfile
 import time
@@ -149,19 +148,10 @@ def compare_modes(module: nn.Module,
     if 'onnxruntime' in modes:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             path = osp.join(tmp, 'model.onnx')
-            cpu_inputs = inputs.detach().cpu()
-            export_onnx(fused.cpu(), cpu_inputs, path, opset=opset)
+            export_onnx(fused.cpu(), inputs.detach().cpu(), path, opset=opset)
             fused.to(inputs.device)
-            session = make_ort_session(path, threads=threads,
-                                       device=inputs.device.type)
-            array = cpu_inputs.numpy()
-            error = max(relative_error(session.run(None, {'input': array}), reference))
-            latency = benchmark_onnxruntime(session, array, warmup, runs,
-                                            measure_memory=measure_memory)
-            del session
-            if osp.exists(path):
-                os.remove(path)
-        results.append(ModeMeasurement('onnxruntime', latency, error))
+            results.append(_time_onnx('onnxruntime', path, inputs, reference, threads, warmup,
+                                      runs, measure_memory))
     if 'onnxruntime-int8' in modes:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             path = _quantize(fused, inputs, tmp, threads)
