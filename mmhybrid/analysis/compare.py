@@ -139,12 +139,8 @@ def compare_modes(module: nn.Module,
             fused, inputs, warmup, runs, backend='torch fused',
             measure_memory=measure_memory), error))
     if 'compiled' in modes:
-        compiled, compile_s, outputs = compile_for_inference(fused, inputs, mode=compile_mode)
-        error = max(relative_error([t.cpu().numpy() for t in outputs], reference))
-        results.append(ModeMeasurement('compiled', benchmark_torch(
-            compiled, inputs, warmup, runs, backend='torch compiled',
-            measure_memory=measure_memory), error, compile_s))
-        del compiled
+        results.append(_time_compiled(fused, inputs, reference, warmup, runs, measure_memory,
+                                      compile_mode))
     if 'onnxruntime' in modes:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             path = osp.join(tmp, 'model.onnx')
@@ -165,6 +161,15 @@ def _quantize(fused: nn.Module, inputs: torch.Tensor, workdir: str,
               threads: Optional[int]) -> str:
     from .quantize import quantize_for_benchmark
     return quantize_for_benchmark(fused.cpu(), inputs.detach().cpu(), workdir, threads=threads)
+
+
+def _time_compiled(module: nn.Module, inputs: torch.Tensor, reference, warmup, runs,
+                   measure_memory, compile_mode) -> ModeMeasurement:
+    compiled, compile_s, outputs = compile_for_inference(module, inputs, compile_mode)
+    error = max(relative_error([t.cpu().numpy() for t in outputs], reference))
+    latency = benchmark_torch(compiled, inputs, warmup, runs, backend='torch compiled',
+                              measure_memory=measure_memory)
+    return ModeMeasurement('compiled', latency, error, compile_s)
 
 
 def _time_onnx(mode: str, path: str, inputs: torch.Tensor, reference, threads, warmup, runs,
@@ -219,12 +224,8 @@ def compare_deploy_paths(module: nn.Module,
                 fused_error))
             log(f'{count} threads: compiling')
             torch._dynamo.reset()
-            compiled, compile_s, outputs = compile_for_inference(fused, inputs, compile_mode)
-            error = max(relative_error([t.cpu().numpy() for t in outputs], reference))
-            rows.append(ModeMeasurement('compiled', benchmark_torch(
-                compiled, inputs, warmup, runs, backend='torch compiled',
-                measure_memory=False), error, compile_s))
-            del compiled
+            rows.append(_time_compiled(fused, inputs, reference, warmup, runs, False,
+                                       compile_mode))
             torch._dynamo.reset()
             rows.append(_time_onnx('onnxruntime', fp32_path, inputs, reference, count, warmup,
                                    runs, False))
