@@ -17,6 +17,21 @@ when ``last_checkpoint`` is missing, empty or names a damaged file, and says whi
 dataset is built, the model is checked to fit together (neck/head ``in_channels`` against the
 backbone's outputs) and a checkpoint to resume from must fit the model exactly.
 
+Every run is guarded and checked before the long work starts:
+
+* one run per work dir: a second run started into the same ``--work-dir`` is refused, naming
+  the live run (:class:`mmhybrid.engine.WorkDirLock`);
+* hook arguments are checked against the hooks' signatures, and ``save_best``/``rule``
+  against the metrics the ``val_evaluator`` produces (:mod:`mmhybrid.apis.setting_checks`);
+* ``load_from`` must fit the model exactly (``--cfg-options load_from_strict=False`` for a
+  deliberate partial load, which lists what did not load), and ``--resume`` refuses a config
+  that differs from the checkpoint's (``--resume-with-changes`` to accept, listing the
+  differences) or a schedule with nothing left to train (:mod:`mmhybrid.apis.load_checks`);
+* no checkpoint with NaN or infinite weights is loaded, and a diverging run stops within a few
+  iterations, naming the iteration, the loss terms and the last good checkpoint, without
+  writing a checkpoint of the diverged model (:class:`mmhybrid.engine.DivergenceGuardHook`;
+  ``--cfg-options divergence_guard=False`` turns it off).
+
 ``--compile [MODE]`` (or ``compile_forward=MODE`` in the config, e.g. for ``mim train``)
 compiles the forward passes with ``torch.compile`` and keeps the optimizer eager
 (:class:`mmhybrid.engine.CompileForwardHook`); MMEngine's ``compile=True``, which fails inside
@@ -32,6 +47,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+from mmhybrid.apis.load_checks import check_load_from, check_resume, read_checkpoint  # noqa
 from mmhybrid.apis.runner_setup import (  # noqa: E402
     build_runner,
     check_data,
@@ -43,9 +59,11 @@ from mmhybrid.apis.runner_setup import (  # noqa: E402
     setup_cpu_distributed,
     task_scope,
     use_atomic_checkpoints,
+    use_divergence_guard,
     use_forward_compile,
 )
-from mmhybrid.engine import find_resumable_checkpoint  # noqa: E402
+from mmhybrid.apis.setting_checks import check_hook_settings  # noqa: E402
+from mmhybrid.engine import WorkDirLock, find_resumable_checkpoint  # noqa: E402
 from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
 from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
 from mmhybrid.utils.state_dict import check_checkpoint_fits  # noqa: E402
@@ -59,6 +77,10 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or (without a value) from the latest '
         'checkpoint in the work dir')
+    parser.add_argument(
+        '--resume-with-changes', action='store_true',
+        help='let --resume continue with a config that differs from the checkpoint\'s in the '
+        'model, optimizer, schedule or training data (the differences are printed)')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument(
         '--compile', nargs='?', const='default', default=None, metavar='MODE',
@@ -99,6 +121,7 @@ def build_config(args) -> Config:
             raise ValueError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config.')
         cfg.auto_scale_lr.enable = True
     use_atomic_checkpoints(cfg)
+    use_divergence_guard(cfg)
     use_forward_compile(cfg, args.compile)
     if args.resume is None and cfg.get('resume') and not cfg.get('load_from'):
         args.resume = 'auto'  # resume=True in the config: MMEngine's auto-resume
@@ -116,32 +139,51 @@ def build_config(args) -> Config:
     return cfg
 
 
-def check_resume_checkpoint(runner: Runner, cfg: Config, config_path: str) -> None:
-    """Fail now, naming the mismatch, if the checkpoint to resume was written by another
-    config (MMEngine would fail later with size mismatches or optimizer-group errors)."""
-    if not cfg.get('resume') or not cfg.get('load_from'):
-        return
+def check_start_checkpoint(runner: Runner, config_path: str,
+                           resume_with_changes: bool = False) -> None:
+    """Fail now, naming the problem, if the checkpoint the run starts from does not fit.
+
+    ``--resume``: the checkpoint must have been written by this config's model (MMEngine would
+    fail later with size mismatches or optimizer-group errors), with this config's settings
+    unless ``--resume-with-changes``, and with training left to do. ``load_from``: it must fit
+    the model exactly unless ``load_from_strict=False``. Either way its weights are finite.
+    """
+    cfg = runner.cfg
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if not cfg.get('resume') or not cfg.get('load_from'):
+        note = check_load_from(model, cfg)
+        if note:
+            print(note, flush=True)
+        return
+    checkpoint = read_checkpoint(cfg.load_from)
     check_checkpoint_fits(
-        model, cfg.load_from,
+        model, cfg.load_from, checkpoint=checkpoint,
         fix=f'--resume continues a run of the same config; {config_path} builds another '
         'model. Resume with that run\'s config, or start a new run (another --work-dir, or '
         'load_from=... to fine-tune from these weights).')
+    for line in check_resume(checkpoint, cfg.load_from, cfg, resume_with_changes):
+        print(line, flush=True)
 
 
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
-    task_scope(cfg)
+    scope = task_scope(cfg)
+    note = check_hook_settings(cfg, scope)
+    if note:
+        print(note, flush=True)
     check_pretrained_files(cfg)
     prepare_data_checks(cfg)
     if args.check_data:
         check_data(cfg, splits=('train', 'val'))
-    setup_cpu_distributed(cfg)
-    runner = build_runner(cfg)
-    check_runner_model(runner)
-    check_resume_checkpoint(runner, cfg, args.config)
-    runner.train()
+    with WorkDirLock(cfg.work_dir) as lock:  # before the runner writes anything there
+        if lock.message:
+            print(lock.message, flush=True)
+        setup_cpu_distributed(cfg)
+        runner = build_runner(cfg)
+        check_runner_model(runner)
+        check_start_checkpoint(runner, args.config, args.resume_with_changes)
+        runner.train()
     return runner
 
 

@@ -337,8 +337,7 @@ def build_task_model(config: Union[str, Config],
     torch.manual_seed(seed)
     model = registry.build(model_cfg)
     if checkpoint:
-        from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        _load_strictly(model, checkpoint)
     else:
         with _quiet_mmengine_logger():
             model.init_weights()
@@ -364,6 +363,27 @@ def build_task_model(config: Union[str, Config],
         raise ValueError(f'shape must be (H, W), got {shape!r}.')
     return TaskModel(name=name or default_name, scope=scope, model=model, module=module,
                      part=part, input_shape=input_shape, cfg=cfg)
+
+
+def _load_strictly(model: nn.Module, checkpoint: str) -> None:
+    """Load a local or remote checkpoint into ``model``: every key and shape must match and
+    every weight must be finite (errors name the file and the tensors)."""
+    from mmengine.runner import CheckpointLoader, load_state_dict
+
+    from mmhybrid.utils.state_dict import (
+        check_checkpoint_fits,
+        checkpoint_state_dict,
+        load_checkpoint_file,
+    )
+    if '://' in checkpoint:
+        loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    else:
+        loaded = load_checkpoint_file(checkpoint)
+    check_checkpoint_fits(
+        model, checkpoint, checkpoint=loaded,
+        fix='Pass a checkpoint trained with this config (or converted with '
+        'tools/model_converters/).')
+    load_state_dict(model, checkpoint_state_dict(loaded), strict=True)
 
 
 def build_detector_head_probe(task: TaskModel) -> nn.Module:

@@ -142,6 +142,33 @@ def use_atomic_checkpoints(cfg: Config) -> bool:
     return True
 
 
+def use_divergence_guard(cfg: Config) -> Optional[dict]:
+    """Add :class:`mmhybrid.DivergenceGuardHook` to the run (``tools/train.py`` does for every
+    run): a non-finite loss or weight stops training, naming the iteration, before a
+    checkpoint of the diverged model is written.
+
+    The config key ``divergence_guard`` tunes it (a dict of the hook's arguments) or turns it
+    off (``False``); a config that lists the hook itself is left alone. Returns the hook's
+    settings, or ``None`` when no guard was added.
+    """
+    setting = cfg.get('divergence_guard', True)
+    if setting is False or setting is None:
+        return None
+    if setting is True:
+        setting = {}
+    if not isinstance(setting, dict):
+        raise TypeError(f'divergence_guard must be True, False or a dict of '
+                        f'DivergenceGuardHook arguments, got {setting!r}.')
+    custom_hooks = list(cfg.get('custom_hooks', None) or [])
+    if any(str(hook.get('type', '')).rsplit('.', 1)[-1] == 'DivergenceGuardHook'
+           for hook in custom_hooks):
+        return None
+    custom_hooks.append(dict(type='mmhybrid.DivergenceGuardHook', **setting))
+    cfg.custom_hooks = custom_hooks
+    importlib.import_module('mmhybrid.engine')
+    return setting
+
+
 def use_forward_compile(cfg: Config, cli_setting=None) -> Optional[dict]:
     """Compile the model's forward passes for this run (:class:`mmhybrid.CompileForwardHook`).
 

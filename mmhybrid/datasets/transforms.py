@@ -32,6 +32,39 @@ def _error_name(exc: BaseException) -> str:
     return name if module in ('builtins', '__main__') else f'{module.split(".")[0]}.{name}'
 
 
+#: Pillow modes of label files whose values may exceed 8 bits.
+_WIDE_LABEL_MODES = ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F')
+
+
+def label_file_problem(path: str) -> Optional[str]:
+    """What makes a local label file unusable *before* mmseg's ``LoadAnnotations`` loads it.
+
+    ``LoadAnnotations`` casts every label to ``uint8``: a 16-bit value 300 silently becomes
+    class 44, and a colour (RGB) label map loads as an H x W x 3 array that fails much later,
+    in collation, without naming the file. Only the header is read (the pixels too for 16-bit
+    and 32-bit files, to find their largest value). Files that cannot be opened are left to
+    the loading transform, whose failure :class:`ReportDataErrors` reports.
+    """
+    if '://' in path:
+        return None
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            bands = image.getbands()
+            if len(bands) > 1:
+                return (f'has {len(bands)} channels (mode {image.mode}); a label map holds one '
+                        'class index per pixel (an 8-bit L or P mode PNG), not colours')
+            if image.mode in _WIDE_LABEL_MODES:
+                largest = image.getextrema()[1]
+                if largest > 255:
+                    return (f'holds values up to {int(largest)} (mode {image.mode}), which do '
+                            'not fit 8 bits: mmseg\'s LoadAnnotations casts labels to uint8, '
+                            f'so {int(largest)} would train as class {int(largest) % 256}')
+    except Exception:  # unreadable: reported by the wrapped pipeline with its own error
+        return None
+    return None
+
+
 @TRANSFORMS.register_module()
 class ReportDataErrors:
     """Run ``transforms`` and turn any failure into a :class:`DatasetError` naming the files.
@@ -40,7 +73,10 @@ class ReportDataErrors:
     ``DatasetError`` naming the transform, ``img_path`` / ``seg_map_path`` of the sample (each
     inspected: missing, 0 bytes, not an image, truncated) and the original error (chained).
 
-    With ``num_classes`` (segmentation), right after the transform that loads ``gt_seg_map``
+    With ``num_classes`` (segmentation), before the pipeline runs, the label file's header is
+    read: a colour label map or a 16-bit value above 255 (which ``LoadAnnotations`` would
+    cast to another class) raises ``DatasetError`` naming the file (:func:`label_file_problem`).
+    Right after the transform that loads ``gt_seg_map``
     (``LoadAnnotations``, after ``reduce_zero_label``) the label is checked: values outside
     ``[0, num_classes)`` other than ``ignore_index`` raise ``DatasetError`` naming the label
     file, the values and ``num_classes``; a label whose size differs from the loaded image's
@@ -70,6 +106,11 @@ class ReportDataErrors:
 
     def __call__(self, results: dict) -> Optional[dict]:
         files = {key: results[key] for key, _ in _FILE_KEYS if results.get(key) is not None}
+        if self.num_classes is not None and 'seg_map_path' in files:
+            problem = label_file_problem(files['seg_map_path'])
+            if problem:
+                raise DatasetError(f'label map {files["seg_map_path"]} {problem}; image '
+                                   f'{files.get("img_path")}')
         label_checked = False
         for transform in self.pipeline.transforms:
             try:

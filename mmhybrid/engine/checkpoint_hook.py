@@ -14,17 +14,23 @@ the wrong moment with ``max_keep_ckpts=1`` therefore leaves no loadable checkpoi
 3. only then are checkpoints beyond ``max_keep_ckpts`` removed.
 
 At every instant the work dir holds an intact checkpoint that ``last_checkpoint`` names (or
-that :func:`mmhybrid.engine.find_resumable_checkpoint` finds). ``tools/train.py`` switches it on
-for every run it starts (``mim train`` and ``tools/dist_train.sh`` go through that script); a
-config used with another launcher selects it with
+that :func:`mmhybrid.engine.find_resumable_checkpoint` finds). Likewise a new best checkpoint
+(``save_best``) is written before the previous one is removed. A model whose weights hold NaN
+or inf is never saved (:class:`mmhybrid.engine.DivergenceError`), and the clean-up of
+temporaries left by killed saves spares those of processes still running.
+
+``tools/train.py`` switches it on for every run it starts (``mim train`` and
+``tools/dist_train.sh`` go through that script); a config used with another launcher selects
+it with
 ``default_hooks = dict(checkpoint=dict(type='mmhybrid.AtomicCheckpointHook', ...))``.
 
 Saves to remote storage (``backend_args`` naming another backend) keep that backend and its
 own guarantees; only the ordering of step 3 applies there.
 """
+import contextlib
 import os
 import os.path as osp
-from typing import Optional
+from typing import Iterator, List, Optional
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
@@ -32,6 +38,8 @@ from mmengine.hooks import CheckpointHook
 
 from mmhybrid.registry import HOOKS
 from mmhybrid.utils.fileio import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_bytes
+from mmhybrid.utils.state_dict import describe_non_finite
+from .divergence_guard import DivergenceError, non_finite_model_tensors
 
 #: Name under which :class:`AtomicLocalBackend` is registered with MMEngine's file I/O.
 ATOMIC_BACKEND = 'mmhybrid_atomic_local'
@@ -48,6 +56,45 @@ class AtomicLocalBackend(LocalBackend):
 
 
 register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
+
+
+def _writer_is_alive(temporary: str) -> bool:
+    """Whether the process that named the temporary file ``.tmp-<pid>-...`` still runs."""
+    pid = temporary[len(TEMP_PREFIX):].split('-', 1)[0]
+    if not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _removals_deferred(backend) -> Iterator[List[str]]:
+    """Collect the paths ``backend.remove`` is called with inside the block instead of
+    removing them; the caller removes them once it is safe."""
+    removals: List[str] = []
+    backend.remove = removals.append  # shadows the method on this instance only
+    try:
+        yield removals
+    finally:
+        del backend.remove
+
+
+def check_weights_before_saving(runner, filename: str) -> None:
+    """Refuse to write a checkpoint of a model whose weights are NaN or infinite."""
+    bad = non_finite_model_tensors(runner.model)
+    if bad:
+        total = sum(1 for _ in runner.model.state_dict())
+        raise DivergenceError(
+            f'Not saving {filename} at iteration {runner.iter + 1}: the model\'s weights hold '
+            f'NaN or inf in {describe_non_finite(bad, total)} (training diverged). The last '
+            f'checkpoint of this run is {runner.message_hub.runtime_info.get("last_ckpt")}.')
 
 
 @HOOKS.register_module()
@@ -69,16 +116,38 @@ class AtomicCheckpointHook(CheckpointHook):
             self._remove_stale_temporaries(runner)
 
     def _remove_stale_temporaries(self, runner) -> None:
-        """Delete the temporary files that a killed save of this hook left behind."""
+        """Delete the temporary files that a killed save of this hook left behind.
+
+        Only checkpoint and ``last_checkpoint`` temporaries whose writer (the process id in
+        the name) is no longer running are removed: a live process's save in progress, e.g.
+        another run sharing ``out_dir``, is left alone.
+        """
         for folder in {self.out_dir, runner.work_dir}:
             if not osp.isdir(folder):
                 continue
             for name in os.listdir(folder):  # MMEngine's listing skips hidden files
                 if name.startswith(TEMP_PREFIX) and name.endswith(
-                    ('.pth' + TEMP_SUFFIX, 'last_checkpoint' + TEMP_SUFFIX)):
+                        ('.pth' + TEMP_SUFFIX, 'last_checkpoint' + TEMP_SUFFIX)) and \
+                        not _writer_is_alive(name):
                     os.remove(osp.join(folder, name))
 
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """MMEngine's best-checkpoint logic, but the previous best checkpoint is removed only
+        after the new one is completely written (MMEngine removes it first, so a kill in
+        between left no best checkpoint)."""
+        if not self.save_best:
+            return
+        check_weights_before_saving(runner, 'the best checkpoint')
+        with _removals_deferred(self.file_backend) as removals:
+            super()._save_best_checkpoint(runner, metrics)
+        current = {self.best_ckpt_path} if len(self.key_indicators) == 1 else set(
+            self.best_ckpt_path_dict.values())
+        for path in removals:
+            if path not in current and self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        check_weights_before_saving(runner, self.filename_tmpl.format(step))
         outdated = []
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
                                             and self.keep_ckpt_ids[-1] == step):

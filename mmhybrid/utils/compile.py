@@ -36,7 +36,7 @@ import torch.nn as nn
 
 __all__ = [
     'COMPILE_MODES', 'TASK_MODEL_PARTS', 'compile_forward', 'compiled_parts', 'is_compiled',
-    'parse_compile_setting'
+    'parse_compile_setting', 'use_compiled_forward'
 ]
 
 #: ``torch.compile`` modes (``None`` is 'default').
@@ -47,6 +47,7 @@ TASK_MODEL_PARTS = ('backbone', 'neck', 'decode_head', 'auxiliary_head', 'head',
                     'bbox_head', 'mask_head', 'roi_head')
 
 _COMPILED_FLAG = '_mmhybrid_compiled'
+_SUSPENDED_FORWARD = '_mmhybrid_suspended_forward'
 
 
 def is_compiled(module: nn.Module) -> bool:
@@ -57,6 +58,24 @@ def is_compiled(module: nn.Module) -> bool:
 def compiled_parts(model: nn.Module) -> List[str]:
     """Names (as in ``named_modules``) of the sub-modules whose forward is compiled."""
     return [name or '.' for name, module in model.named_modules() if is_compiled(module)]
+
+
+def use_compiled_forward(model: nn.Module, enabled: bool) -> None:
+    """Switch the parts :func:`compile_forward` compiled between their compiled forward
+    (``enabled``) and their original eager one, in place; idempotent.
+
+    Training compiles for fixed-size crops; evaluation pipelines resize images to varying
+    sizes, which inductor fails to compile for some operators (``adaptive_avg_pool2d`` with
+    symbolic sizes, torch 2.13), so :class:`mmhybrid.engine.CompileForwardHook` evaluates
+    eagerly by default.
+    """
+    for _, module in model.named_modules():
+        if not is_compiled(module):
+            continue
+        if enabled and _SUSPENDED_FORWARD in module.__dict__:
+            module.forward = module.__dict__.pop(_SUSPENDED_FORWARD)
+        elif not enabled and 'forward' in module.__dict__:
+            module.__dict__[_SUSPENDED_FORWARD] = module.__dict__.pop('forward')
 
 
 def _compile_module_forward(module: nn.Module, options: Dict[str, Any]) -> None:
@@ -88,7 +107,7 @@ def parse_compile_setting(setting: Union[None, bool, str, dict]) -> Optional[dic
         raise TypeError(f'compile_forward must be a bool, a mode string or a dict of '
                         f'torch.compile arguments, not {type(setting).__name__}.')
     setting = dict(setting)
-    allowed = {'mode', 'backend', 'dynamic', 'fullgraph', 'options', 'parts'}
+    allowed = {'mode', 'backend', 'dynamic', 'fullgraph', 'options', 'parts', 'compile_eval'}
     unknown = set(setting) - allowed
     if unknown:
         raise ValueError(f'compile_forward: unknown keys {sorted(unknown)}; valid keys are '

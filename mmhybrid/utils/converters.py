@@ -15,6 +15,8 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from .state_dict import check_finite_weights
+
 #: What :func:`run_converter_cli` reports as ``error: ...`` (anything else is a bug: traceback).
 CONVERTER_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError,
                     pickle.UnpicklingError)
@@ -63,6 +65,7 @@ def load_source_checkpoint(path: str, allow_pickle: bool = False) -> dict:
         CheckpointLoadError: the file is empty, truncated, corrupt or not a checkpoint (the
             message gives its size in bytes).
         TypeError: the checkpoint is not a dict.
+        NonFiniteCheckpointError: its weights hold NaN or inf (the tensors are named).
     """
     if not osp.lexists(path) or not osp.exists(path):
         raise FileNotFoundError(f'The source checkpoint {path} does not exist'
@@ -89,7 +92,22 @@ def load_source_checkpoint(path: str, allow_pickle: bool = False) -> dict:
             'compare its size and checksum with the release.') from None
     if not isinstance(checkpoint, dict):
         raise TypeError(f'Expected a dict checkpoint in {path}, got {type(checkpoint).__name__}.')
+    for entry, weights in _weight_entries(checkpoint):
+        check_finite_weights(weights, path if entry is None else f'{path} ({entry!r})')
     return checkpoint
+
+
+def _weight_entries(checkpoint: dict):
+    """``(entry, state dict)`` of the weights a checkpoint holds: the checkpoint itself when it
+    is a raw state dict, else each top-level dict of tensors (``model``, ``state_dict``,
+    ``model_ema``, ...) except optimizer state."""
+    if checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        yield None, checkpoint
+        return
+    for key, value in checkpoint.items():
+        if isinstance(value, dict) and 'optim' not in str(key) and value and \
+                all(isinstance(v, torch.Tensor) for v in value.values()):
+            yield key, value
 
 
 def _gist(exc: BaseException) -> str:

@@ -23,6 +23,37 @@ class CheckpointMismatchError(RuntimeError):
     """A checkpoint does not fit the model it is loaded into."""
 
 
+class NonFiniteCheckpointError(CheckpointMismatchError):
+    """A checkpoint holds NaN or infinite weights (the run that wrote it diverged)."""
+
+
+def non_finite_tensors(tensors: Mapping[str, torch.Tensor]) -> List[str]:
+    """Names of the floating-point tensors in ``tensors`` holding a NaN or an infinity."""
+    return [
+        name for name, value in tensors.items()
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex())
+        and not bool(torch.isfinite(value).all())
+    ]
+
+
+def describe_non_finite(names: List[str], total: int, limit: int = 6) -> str:
+    """``'3 of 120 tensors: a, b, c'`` for an error message."""
+    more = f', ... ({len(names) - limit} more)' if len(names) > limit else ''
+    return f'{len(names)} of {total} tensors: {", ".join(names[:limit])}{more}'
+
+
+def check_finite_weights(state: Mapping[str, torch.Tensor], path: str) -> None:
+    """Raise :class:`NonFiniteCheckpointError` naming the tensors of ``state`` (the weights of
+    the checkpoint ``path``) that hold NaN or inf."""
+    bad = non_finite_tensors(state)
+    if bad:
+        raise NonFiniteCheckpointError(
+            f'Checkpoint {path} holds NaN or infinite values in '
+            f'{describe_non_finite(bad, len(state))}. The run that wrote it diverged; use a '
+            'checkpoint saved before the divergence (tools/train.py stops a diverging run '
+            'and names the last good one).')
+
+
 class StateDictMismatch(NamedTuple):
     """Differences between a model's state dict and a checkpoint's."""
     missing: List[str]  # in the model, not in the checkpoint
@@ -105,7 +136,12 @@ def checkpoint_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
 
 
 def load_checkpoint_file(path: str) -> dict:
-    """``torch.load`` on CPU with safe loading; errors name the file and what is wrong."""
+    """``torch.load`` on CPU with safe loading; errors name the file and what is wrong.
+
+    Raises:
+        NonFiniteCheckpointError: the weights hold NaN or inf (named).
+        CheckpointMismatchError: the file is missing, truncated, unsafe or not a checkpoint.
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint {path} does not exist.')
     size = osp.getsize(path)
@@ -121,12 +157,14 @@ def load_checkpoint_file(path: str) -> dict:
     if not isinstance(checkpoint, Mapping):
         raise CheckpointMismatchError(
             f'Checkpoint {path} holds a {type(checkpoint).__name__}, not a dict of tensors.')
+    check_finite_weights(checkpoint_state_dict(checkpoint), path)
     return checkpoint
 
 
 def check_checkpoint_fits(model: nn.Module, checkpoint_path: str, fix: str,
                           checkpoint: Optional[Mapping] = None) -> StateDictMismatch:
-    """Raise :class:`CheckpointMismatchError` unless the checkpoint fits ``model`` exactly.
+    """Raise :class:`CheckpointMismatchError` unless the checkpoint fits ``model`` exactly
+    and its weights are finite (:class:`NonFiniteCheckpointError` otherwise).
 
     Args:
         model (nn.Module): The model (unwrapped).
@@ -141,6 +179,7 @@ def check_checkpoint_fits(model: nn.Module, checkpoint_path: str, fix: str,
     if checkpoint is None:
         checkpoint = load_checkpoint_file(checkpoint_path)
     loaded = checkpoint_state_dict(checkpoint)
+    check_finite_weights(loaded, checkpoint_path)
     model_state = model.state_dict()
     mismatch = compare_state_dicts(model_state, loaded)
     if mismatch.is_exact:

@@ -395,3 +395,20 @@ def test_prefixed_type_builds_from_each_library_registry(scope):
         type='mmhybrid.ReportDataErrors', transforms=[dict(type='LoadImageFromFile')]))
     assert isinstance(transform, ReportDataErrors)
     assert type(transform.transforms[0]).__name__ == 'LoadImageFromFile'
+
+
+@pytest.mark.parametrize('array,mode,problem', [
+    (np.full((4, 5), 150, np.uint16), None, None),  # 16-bit file, values fit: accepted
+    (np.full((4, 5), 256, np.uint16), None, 'values up to 256'),
+    (np.zeros((4, 5), np.uint8), 'P', None),
+    (np.zeros((4, 5, 3), np.uint8), None, '3 channels (mode RGB)'),
+    (np.zeros((4, 5, 2), np.uint8), 'LA', '2 channels (mode LA)'),
+])
+def test_label_file_problem_reads_the_header_before_the_uint8_cast(tmp_path, array, mode,
+                                                                  problem):
+    from mmhybrid.datasets.transforms import label_file_problem
+    path = str(tmp_path / 'label.png')
+    image = Image.fromarray(array)
+    (image.convert(mode) if mode else image).save(path)
+    found = label_file_problem(path)
+    assert found is None if problem is None else problem in found

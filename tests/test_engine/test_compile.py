@@ -10,6 +10,7 @@ fails here, not only one that crashes.
 import copy
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -205,17 +206,38 @@ def test_compiled_training_matches_eager(family, tiny_roots, tmp_path):
     assert eager.losses[-1] != eager.losses[0]  # the optimizer stepped
 
 
+def _give_validation_images_of_two_sizes(ade_root):
+    """Resize the second validation image and its label, so that the config's keep-ratio
+    validation resize produces inputs of two sizes."""
+    from PIL import Image
+    for folder, resample in (('images', Image.BILINEAR), ('annotations', Image.NEAREST)):
+        path = osp.join(ade_root, folder, 'validation')
+        second = osp.join(path, sorted(os.listdir(path))[1])
+        image = Image.open(second)
+        image.resize((200, 90), resample).save(second)
+
+
 @pytest.mark.slow
 def test_train_tool_compile_flag_matches_eager(tiny_roots, tmp_path):
     """``tools/train.py --compile`` on the TopFormer-T config (the family's compiled-training
     test): the same 3 losses as an eager ``tools/train.py`` run of the same config and seed
-    (TopFormer has no random op once drop path is off), and a checkpoint at the end."""
+    (TopFormer has no random op once drop path is off), and a checkpoint at the end. The
+    compiled run then validates with the config's real validation pipeline on images of two
+    sizes (it used to die in inductor at the first validation of the ADE20K config)."""
+    _give_validation_images_of_two_sizes(tiny_roots['ade20k'])
+    real = Config.fromfile(osp.join(REPO, FAMILIES['topformer'][0]))
     runs = {}
     for name, extra in (('eager', []), ('compiled', ['--compile'])):
         work_dir = tmp_path / name
         cfg = _training_config('topformer', tiny_roots, work_dir)
         cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=3, val_interval=10**6)
+        if name == 'compiled':
+            cfg.train_cfg.val_interval = 3
+            cfg.val_dataloader = copy.deepcopy(real.val_dataloader)
+            cfg.val_dataloader.update(num_workers=0, persistent_workers=False)
+            cfg.val_dataloader.dataset.data_root = tiny_roots['ade20k']
+            cfg.val_evaluator, cfg.val_cfg = real.val_evaluator, dict(type='ValLoop')
         cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', by_epoch=False,
                                                interval=3)
         cfg.default_hooks['logger'] = dict(type='LoggerHook', interval=1)
@@ -230,6 +252,7 @@ def test_train_tool_compile_flag_matches_eager(tiny_roots, tmp_path):
         runs[name] = (log, [r['loss'] for r in read_scalars(work_dir) if 'loss' in r])
     assert 'torch.compile (default, backend inductor): backbone, decode_head' in runs[
         'compiled'][0]
+    assert re.search(r'Iter\(val\) \[2/2\].*mIoU: \d', runs['compiled'][0])
     assert 'torch.compile' not in runs['eager'][0]
     eager, compiled = runs['eager'][1], runs['compiled'][1]
     assert len(eager) == len(compiled) == 3

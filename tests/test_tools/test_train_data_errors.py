@@ -76,3 +76,32 @@ def test_check_data_lists_the_broken_files_first(tmp_path, ade_root, load_tool, 
         load_tool('train.py').main([smoke_config(tmp_path, ade_root), '--check-data'])
     assert osp.basename(label) in capsys.readouterr().out
     assert not osp.exists(tmp_path / 'work')
+
+
+def replace_first_label(ade_root, make_image):
+    """Replace the first training label by ``make_image(label array)``; return its path."""
+    path = first_file(osp.join(ade_root, 'annotations', 'training'))
+    make_image(np.array(Image.open(path))).save(path)
+    return path
+
+
+def sixteen_bit(label):
+    wide = label.astype(np.uint16)
+    wide[0, 0] = 300  # LoadAnnotations' uint8 cast would train it as class 43 (44 - 1)
+    return Image.fromarray(wide)
+
+
+@pytest.mark.parametrize('make_image,expected', [
+    (sixteen_bit, 'values up to 300'),
+    (lambda label: Image.fromarray(np.stack([label] * 3, axis=-1)), '3 channels (mode RGB)'),
+])
+def test_label_files_loadannotations_would_cast_or_misread_are_named(
+        tmp_path, ade_root, load_tool, make_image, expected):
+    """Before: a 16-bit value above 255 trained as another class; an RGB label map failed deep
+    in collation without naming the file."""
+    path = replace_first_label(ade_root, make_image)
+    with pytest.raises(DatasetError) as error:
+        load_tool('train.py').main([smoke_config(tmp_path, ade_root)])
+    message = str(error.value)
+    assert path in message and expected in message
+    assert not osp.exists(tmp_path / 'work' / 'iter_1.pth')

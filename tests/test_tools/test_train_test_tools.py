@@ -71,9 +71,13 @@ def test_kill_and_resume_continues_iteration_lr_and_optimizer(tmp_path, ade_root
     stopped = torch.load(resumed_from, map_location='cpu')  # safe (weights_only) loading
     assert stopped['meta']['iter'] == start_iter
 
-    # Run 2: resume from the work dir and train four more iterations.
+    # Run 2: resume from the work dir and train four more iterations (a changed schedule, so
+    # --resume-with-changes); it takes over the lock the killed run left.
     end_iter = start_iter + 4
-    train(config, '--resume', '--cfg-options', f'train_cfg.max_iters={end_iter}')
+    proc = train(config, '--resume', '--resume-with-changes', '--cfg-options',
+                 f'train_cfg.max_iters={end_iter}')
+    assert f'train_cfg.max_iters: 1000 -> {end_iter}' in proc.stdout
+    assert 'taking over the lock of a run that ended without releasing it' in proc.stdout
     final = torch.load(str(work_dir / f'iter_{end_iter}.pth'), map_location='cpu')
     assert final['meta']['iter'] == end_iter
     # AdamW counts its steps per parameter: it went on from the stopped state, not from zero.

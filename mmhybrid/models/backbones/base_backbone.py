@@ -14,6 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mmhybrid.utils.state_dict import (
     CheckpointMismatchError,
+    check_finite_weights,
     checkpoint_state_dict,
     compare_state_dicts,
     diagnose,
@@ -40,6 +41,7 @@ def load_pretrained(module: nn.Module, init_cfg: Mapping) -> None:
     strict = init_cfg.get('strict', True)
     state = checkpoint_state_dict(
         _load_checkpoint(path, map_location=init_cfg.get('map_location', 'cpu')))
+    check_finite_weights(state, path)
     if prefix:
         prefix = prefix if prefix.endswith('.') else prefix + '.'
         roots = sorted({key.split('.', 1)[0] for key in state})[:6]
