@@ -69,10 +69,11 @@ def randomize_batchnorm_stats(module: nn.Module, mean_range: float = 0.5,
 
 def read_scalars(work_dir) -> list:
     """Per-iteration ``{'iter', 'lr', 'loss', ...}`` records that MMEngine's ``LocalVisBackend``
-    wrote under ``work_dir`` (``<timestamp>/vis_data/scalars.json``), sorted by iteration."""
+    wrote under ``work_dir`` (``<timestamp>/vis_data/scalars.json``), sorted by iteration;
+    validation records (``{'mIoU', ..., 'step'}``) are sorted by their ``step``."""
     records = []
     for root, _, files in os.walk(work_dir):
         if 'scalars.json' in files:
             with open(osp.join(root, 'scalars.json')) as f:
                 records += [json.loads(line) for line in f if line.strip()]
-    return sorted(records, key=lambda r: r['iter'])
+    return sorted(records, key=lambda r: r.get('iter', r.get('step', 0)))

@@ -13,10 +13,20 @@ The checkpoint is loaded strictly: a checkpoint of another model, another archit
 without the ``backbone.`` prefix is an error naming the mismatching keys, raised before any
 dataset is built (MMEngine alone would evaluate the random weights left behind and report a
 wrong number). ``--non-strict`` loads whatever matches and prints what did not.
+
+No output ever overwrites an input, ``--force`` or not: ``--out``, ``--show-dir`` and the work dir
+may not be the checkpoint or the config (also through a link or another spelling of the path),
+nor equal, lie inside or (except the work dir) contain a dataset folder of the config (every
+dataloader's ``data_root``, ``data_prefix`` folders and ``ann_file``); ``--out`` may not be
+``--show-dir`` or the work dir. These errors name the argument and the input and come before
+anything is built. Every output is atomic: ``--out FILE.pkl`` is pickled to a temporary file
+that replaces FILE only when complete (a full disk leaves the old FILE), and the label PNGs of
+``--out FOLDER`` are written to a hidden folder beside it and each renamed into place.
 """
 import argparse
 import os
 import os.path as osp
+import shutil
 import sys
 
 from mmengine.config import Config, DictAction
@@ -33,6 +43,12 @@ from mmhybrid.apis.runner_setup import (  # noqa: E402
     prepare_data_checks,
     setup_cpu_distributed,
     task_scope,
+)
+from mmhybrid.utils.fileio import (  # noqa: E402
+    atomic_output,
+    check_outputs,
+    config_inputs,
+    temporary_name,
 )
 from mmhybrid.utils.state_dict import (  # noqa: E402
     check_checkpoint_fits,
@@ -53,7 +69,8 @@ def parse_args(argv=None):
         'configs, as mmseg\'s test.py): write each prediction as a label PNG, e.g. for '
         'confusion matrices or benchmark submissions')
     parser.add_argument('--force', action='store_true',
-                        help='let --out replace an existing .pkl or write into a non-empty folder')
+                        help='let --out replace an existing .pkl or write into a non-empty folder '
+                        '(never over an input: the checkpoint, the config or the dataset)')
     parser.add_argument(
         '--non-strict', action='store_true',
         help='load a checkpoint that does not fit the model exactly (prints the missing, '
@@ -93,6 +110,39 @@ def check_checkpoint(runner: Runner, path: str, strict: bool) -> None:
                   f'keeps random weights:\n{mismatch.describe(limit=20)}', flush=True)
 
 
+def check_no_input_overwritten(cfg: Config, args) -> None:
+    """Refuse ``--out``, ``--show-dir`` and the work dir where they would write over an input.
+
+    Inputs are the checkpoint, the config and every dataset folder and annotation file of the
+    config (all dataloaders, all splits); ``--force`` does not lift this.
+
+    Raises:
+        ValueError: naming the argument and the input it clashes with.
+    """
+    folders, files = config_inputs(cfg)
+    input_files = [('the checkpoint', args.checkpoint), ('the config', args.config)]
+    input_files += files
+    work_dir = ('--work-dir' if args.work_dir is not None else 'work_dir', cfg.work_dir)
+    check_outputs([('--out', args.out), ('--show-dir', args.show_dir)], input_files, folders)
+    check_outputs([('--out', args.out), work_dir], input_files, folders,
+                  may_contain_inputs=(work_dir[0], ))
+
+
+def _atomic_dump_class(base: type) -> type:
+    """``base`` (MMEngine's ``DumpResults`` or mmdet's ``DumpDetResults``) dumping through a
+    temporary file that replaces ``out_file_path`` only when the pickle is complete."""
+
+    def compute_metrics(self, results: list) -> dict:
+        from mmengine.fileio import dump
+        from mmengine.logging import print_log
+        with atomic_output(self.out_file_path) as tmp:
+            dump(results, tmp, file_format='pkl')
+        print_log(f'Results has been saved to {self.out_file_path}.', logger='current')
+        return {}
+
+    return type(f'Atomic{base.__name__}', (base, ), dict(compute_metrics=compute_metrics))
+
+
 def out_kind(out: str, scope: str, force: bool) -> str:
     """``'pickle'`` or ``'folder'``: what ``--out`` asks for, checked before anything is built.
 
@@ -117,7 +167,8 @@ def out_kind(out: str, scope: str, force: bool) -> str:
 
 
 def write_label_pngs(cfg: Config, folder: str) -> None:
-    """``--out FOLDER`` (segmentation): the metric writes one label PNG per image there."""
+    """``--out FOLDER`` (segmentation): the metric writes one label PNG per image into
+    ``folder`` (:func:`main` passes a staging folder, see :func:`move_into_place`)."""
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [
         cfg.test_evaluator]
     for evaluator in evaluators:
@@ -125,13 +176,23 @@ def write_label_pngs(cfg: Config, folder: str) -> None:
         evaluator['keep_results'] = True  # CityscapesMetric keeps its files only then
 
 
+def move_into_place(staging: str, folder: str) -> None:
+    """Rename every file written under ``staging`` to the same place under ``folder``."""
+    for root, _, names in os.walk(staging):
+        target_root = osp.join(folder, osp.relpath(root, staging))
+        os.makedirs(target_root, exist_ok=True)
+        for name in names:
+            os.replace(osp.join(root, name), osp.join(target_root, name))
+
+
 def dump_predictions(runner: Runner, path: str, scope: str) -> None:
-    """``--out FILE.pkl``: pickle the raw predictions of the test loop."""
+    """``--out FILE.pkl``: pickle the raw predictions of the test loop, atomically."""
     if scope == 'mmdet':  # encodes masks as RLE, like mmdet's own test.py
         from mmdet.evaluation import DumpDetResults
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=path))
+        base = DumpDetResults
     else:
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=path))
+        base = DumpResults
+    runner.test_evaluator.metrics.append(_atomic_dump_class(base)(out_file_path=path))
 
 
 def main(argv=None):
@@ -145,9 +206,11 @@ def main(argv=None):
     cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
     scope = task_scope(cfg)
+    check_no_input_overwritten(cfg, args)
     kind = out_kind(args.out, scope, args.force) if args.out is not None else None
-    if kind == 'folder':
-        write_label_pngs(cfg, args.out)
+    staging = temporary_name(args.out) if kind == 'folder' else None
+    if staging is not None:
+        write_label_pngs(cfg, staging)
     prepare_data_checks(cfg)
     setup_cpu_distributed(cfg)
     if args.show or args.show_dir:
@@ -159,7 +222,15 @@ def main(argv=None):
     check_checkpoint(runner, args.checkpoint, strict=not args.non_strict)
     if kind == 'pickle':
         dump_predictions(runner, args.out, scope)
-    metrics = runner.test()
+    try:
+        if staging is not None:  # every rank writes its own images there
+            os.makedirs(staging, exist_ok=True)
+        metrics = runner.test()
+        if staging is not None:
+            move_into_place(staging, args.out)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return metrics
 
 

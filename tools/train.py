@@ -6,6 +6,7 @@ Examples:
     python tools/train.py CONFIG --work-dir work_dirs/x --cfg-options train_dataloader.batch_size=4
     python tools/train.py CONFIG --resume                 # latest checkpoint in the work dir
     python tools/train.py CONFIG --resume path/to/iter_4000.pth
+    python tools/train.py CONFIG --data-root data/tiny/ADEChallengeData2016 --iters 300
     python tools/train.py CONFIG --check-data             # scan the dataset first
     python tools/train.py CONFIG --compile                # torch.compile the forward passes
     bash tools/dist_train.sh CONFIG 8                     # DDP on 8 devices
@@ -16,6 +17,11 @@ without a path continues from that checkpoint, or from the newest intact one in 
 when ``last_checkpoint`` is missing, empty or names a damaged file, and says which. Before any
 dataset is built, the model is checked to fit together (neck/head ``in_channels`` against the
 backbone's outputs) and a checkpoint to resume from must fit the model exactly.
+
+``--data-root DIR`` points every dataset (and the evaluator files under the old root, such as
+COCO's ``ann_file``) at DIR; ``--iters N`` (``--epochs N`` for epoch-based configs) shortens
+the schedule and scales its warm-up, milestones and validation, checkpoint and log intervals
+to fit (one printed line says what changed; :mod:`mmhybrid.apis.short_run`).
 
 Every run is guarded and checked before the long work starts:
 
@@ -63,9 +69,15 @@ from mmhybrid.apis.runner_setup import (  # noqa: E402
     use_forward_compile,
 )
 from mmhybrid.apis.setting_checks import check_hook_settings  # noqa: E402
+from mmhybrid.apis.short_run import (  # noqa: E402
+    check_loop_settings,
+    follow_data_root,
+    shorten_schedule,
+)
 from mmhybrid.engine import WorkDirLock, find_resumable_checkpoint  # noqa: E402
 from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
 from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
+from mmhybrid.utils.fileio import check_outputs, config_inputs  # noqa: E402
 from mmhybrid.utils.state_dict import check_checkpoint_fits  # noqa: E402
 
 
@@ -81,6 +93,17 @@ def parse_args(argv=None):
         '--resume-with-changes', action='store_true',
         help='let --resume continue with a config that differs from the checkpoint\'s in the '
         'model, optimizer, schedule or training data (the differences are printed)')
+    parser.add_argument(
+        '--data-root', metavar='DIR',
+        help='read every dataset from DIR (also the evaluator files that lay under the '
+        'config\'s data root, e.g. COCO\'s ann_file)')
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument(
+        '--iters', type=int, metavar='N',
+        help='train N iterations (iteration-based configs); warm-up, schedule, validation, '
+        'checkpoint and log intervals are scaled to fit')
+    length.add_argument('--epochs', type=int, metavar='N',
+                        help='train N epochs (epoch-based configs), scaled likewise')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument(
         '--compile', nargs='?', const='default', default=None, metavar='MODE',
@@ -114,6 +137,11 @@ def build_config(args) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
+    changes = follow_data_root(cfg, args.data_root) if args.data_root else []
+    changes += shorten_schedule(cfg, args.iters, args.epochs)
+    if changes:
+        print(f'short run: {"; ".join(changes)}', flush=True)
+    check_loop_settings(cfg)
     if args.amp:
         enable_amp(cfg)
     if args.auto_scale_lr:
@@ -165,6 +193,15 @@ def check_start_checkpoint(runner: Runner, config_path: str,
         print(line, flush=True)
 
 
+def check_work_dir_outside_the_data(cfg: Config, args) -> None:
+    """The work dir may hold the dataset (``--work-dir .``) but not lie inside a dataset folder,
+    nor be the config file (:func:`mmhybrid.utils.fileio.check_outputs`)."""
+    folders, files = config_inputs(cfg)
+    argument = '--work-dir' if args.work_dir is not None else 'work_dir'
+    check_outputs([(argument, cfg.work_dir)], files + [('the config', args.config)], folders,
+                  may_contain_inputs=(argument, ))
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
@@ -172,6 +209,7 @@ def main(argv=None):
     note = check_hook_settings(cfg, scope)
     if note:
         print(note, flush=True)
+    check_work_dir_outside_the_data(cfg, args)
     check_pretrained_files(cfg)
     prepare_data_checks(cfg)
     if args.check_data:

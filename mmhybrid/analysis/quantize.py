@@ -81,14 +81,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from mmhybrid.utils.fileio import atomic_output
+from mmhybrid.utils.fileio import atomic_output, check_outputs, config_inputs
 from .latency import LatencyResult, benchmark_onnxruntime, make_ort_session
 from .task_model import TaskModel
 
 __all__ = [
     'DEFAULT_OP_TYPES', 'FLOAT_OP_TYPES', 'SPLITS', 'QuantizeError', 'QuantizeSettings',
-    'QuantizeResult', 'check_quantize_config', 'build_split_dataset', 'iter_split',
-    'load_split_inputs', 'ListCalibrationReader', 'prepare_for_quantization', 'quantize_model',
+    'QuantizeResult', 'check_quantize_config', 'check_quantize_outputs', 'build_split_dataset',
+    'iter_split', 'load_split_inputs', 'ListCalibrationReader', 'prepare_for_quantization',
+    'quantize_model',
     'evaluate_onnx', 'evaluate_torch', 'fix_input_shape', 'compare_latency', 'profile_operators',
     'format_profile', 'quantize_for_benchmark', 'quantize_config', 'count_qdq',
     'keep_inputs_float', 'fuse_gelu', 'ort_kernel_counts', 'build_quantize_task'
@@ -175,6 +176,27 @@ def check_quantize_config(cfg, splits: Sequence[str] = ('val', )) -> str:
                     f'it at the data with --cfg-options {split}_dataloader.dataset.data_root='
                     f'PATH.')
     return scope
+
+
+def check_quantize_outputs(cfg, out: str, config: Optional[str] = None,
+                           checkpoint: Optional[str] = None, fp32_out: Optional[str] = None,
+                           json_out: Optional[str] = None) -> None:
+    """Refuse outputs that would overwrite an input or each other, ``--force`` or not.
+
+    ``OUT``, ``--fp32-out`` and ``--json`` must be pairwise distinct, none may be the checkpoint
+    or the config (compared resolved: links, ``./`` spellings, hard links), and none may be,
+    lie inside or contain a dataset folder or file the config reads (every dataloader's
+    ``data_root``, ``data_prefix`` folders and ``ann_file``).
+
+    Raises:
+        ValueError: naming the argument and the input or other argument it clashes with.
+    """
+    folders, files = config_inputs(cfg)
+    sources = [('--checkpoint', checkpoint)]
+    if isinstance(config, str) and '::' not in config:
+        sources.append(('the config', config))
+    check_outputs([('OUT', out), ('--fp32-out', fp32_out), ('--json', json_out)],
+                  input_files=sources + files, input_folders=folders)
 
 
 def _test_pipeline(cfg):
@@ -904,11 +926,14 @@ def quantize_config(config,
 
     The int8 file is written atomically to ``out``; ``fp32_out`` keeps the fp32 export too
     (otherwise it lives in a temporary folder). Refusing an existing ``out`` and checking that
-    it is not the checkpoint are the caller's business (``check_destination``).
+    it is not the checkpoint are the caller's business (``check_destination``); an ``out`` or
+    ``fp32_out`` that is an input (checkpoint, config, dataset) or both at once is refused here
+    (:func:`check_quantize_outputs`).
     """
     from .onnx_export import export_and_check
     from .task_model import load_config
     cfg = load_config(config, cfg_options)
+    check_quantize_outputs(cfg, out, config=config, checkpoint=checkpoint, fp32_out=fp32_out)
     scope = check_quantize_config(cfg, (calib_split, eval_split))
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise QuantizeError(f'--checkpoint {checkpoint!r} does not exist.')

@@ -36,6 +36,15 @@ _INFERENCERS = {
 #: Warnings the task libraries print when built without weights; mmhybrid loads the weights
 #: itself (strictly) right after, and warns once if there are none.
 _RANDOM_WEIGHT_WARNINGS = (r'Checkpoint is not loaded', r'weights is None')
+#: The ``dataset_meta`` keys a task library's visualizer accepts, where it accepts only some:
+#: ``MMSegInferencer.visualize`` calls
+#: ``SegLocalVisualizer.set_dataset_meta(**model.dataset_meta)``, whose only arguments are
+#: ``classes``, ``palette`` and ``dataset_name``; every mmseg dataset's ``metainfo`` (which
+#: ``tools/train.py`` saves in the checkpoint as ``meta['dataset_meta']``) also holds
+#: ``label_map`` and ``reduce_zero_label``, so drawing with a trained checkpoint failed with
+#: ``unexpected keyword argument 'label_map'``. mmseg's own weight loading keeps exactly these
+#: two keys as well.
+_DRAWN_META_KEYS = {'mmseg': ('classes', 'palette')}
 
 
 def _load_config(name_or_config, cfg_options: Optional[dict] = None):
@@ -164,8 +173,25 @@ def _dataset_meta(cfg, scope: str, checkpoint: Optional[dict]) -> dict:
     return dataset_meta
 
 
+def _drawable_meta(scope: str, dataset_meta: dict) -> dict:
+    """``dataset_meta`` restricted to what the task library's visualizer accepts
+    (:data:`_DRAWN_META_KEYS`); for mmseg a missing palette, or one of another length than the
+    classes (the visualizer asserts equal lengths), is replaced by a fixed random one."""
+    keys = _DRAWN_META_KEYS.get(scope)
+    if keys is None or not isinstance(dataset_meta, dict):
+        return dataset_meta
+    meta = {key: dataset_meta[key] for key in keys if dataset_meta.get(key) is not None}
+    classes = meta.get('classes')
+    if scope == 'mmseg' and classes and len(meta.get('palette') or ()) != len(classes):
+        import numpy as np
+        rng = np.random.RandomState(42)  # mmseg's BaseSegDataset seeds its palette alike
+        meta['palette'] = rng.randint(0, 255, size=(len(classes), 3)).tolist()
+    return meta
+
+
 def _attach(model, cfg, scope: str, dataset_meta: dict, name: str) -> None:
     """What the task libraries' inferencers and visualizers read from a model."""
+    dataset_meta = _drawable_meta(scope, dataset_meta)
     model.cfg = cfg
     model.dataset_meta = dataset_meta
     if scope == 'mmpretrain':  # mmpretrain.get_model's attributes, read by its inferencers
@@ -329,6 +355,8 @@ class Inferencer:
                 self.inferencer = inferencer_class(
                     model=lib_cfg, weights=None, device=device, scope=self.scope)
             if built is not None:
+                if getattr(built, 'dataset_meta', None) is not None:
+                    built.dataset_meta = _drawable_meta(self.scope, built.dataset_meta)
                 self.inferencer.model = built.to(device).eval()
             else:
                 _weights_and_meta(self.inferencer.model, cfg, self.scope, weights, name)

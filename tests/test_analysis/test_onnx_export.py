@@ -187,3 +187,32 @@ def test_tool_refuses_an_existing_output_without_force(tiny_tool, tmp_path, caps
     assert out.read_bytes() == b'mine'
     assert tiny_tool.main(['scale', str(out), '--shape', '8', '8', '--force']) == 0
     assert out.read_bytes() != b'mine' and _temporary_files(tmp_path) == []
+
+
+def test_mobile_takes_no_value_so_out_may_follow_it():
+    """``--mobile OUT`` used to read OUT as the value of ``--mobile``."""
+    args = pytorch2onnx.parse_args(['cfg.py', '--mobile', 'out.onnx', '--shape', '64', '64'])
+    assert args.out == 'out.onnx' and args.mobile and args.mobile_profile is None
+    args = pytorch2onnx.parse_args(['cfg.py', 'out.onnx', '--shape', '64', '64', '--mobile',
+                                    '--mobile-profile', 'approx-erf'])
+    assert args.mobile_profile == 'approx-erf'
+
+
+@pytest.mark.parametrize('argv, expected', [
+    (['--shape', '0', '64'], 'argument --shape: must be a positive integer, got 0'),
+    (['--shape', '64', '64', '--batch', '-1'], 'argument --batch: must be a positive integer'),
+    (['--shape', '64', '64', '--mobile-profile', 'exact'], '--mobile-profile needs --mobile'),
+])
+def test_argument_errors_name_the_argument(argv, expected, capsys):
+    """``--shape 0`` used to fail inside the model with an error about a kernel size."""
+    with pytest.raises(SystemExit):
+        pytorch2onnx.parse_args(['cfg.py', 'out.onnx'] + argv)
+    assert expected in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_detector_export_says_it_holds_backbone_and_neck(tmp_path, capsys):
+    out = tmp_path / 'detector.onnx'
+    config = osp.join(ROOT, 'configs/edgevit/retinanet_edgevit-xxs_fpn_1x_coco.py')
+    assert pytorch2onnx.main([config, str(out), '--shape', '64', '64']) == 0
+    assert 'a detector is exported as backbone + neck' in capsys.readouterr().out

@@ -52,7 +52,7 @@ from mmhybrid.analysis import (  # noqa: E402
     set_num_threads,
 )
 from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
-from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
+from mmhybrid.utils.fileio import atomic_output, check_destination, check_outputs  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -167,8 +167,10 @@ def main(argv=None):
         raise SystemExit('--device cuda: CUDA is not available on this machine.')
     if args.out:
         try:
+            check_outputs([('--out', args.out)], [('the config', args.config),
+                                                  ('--checkpoint', args.checkpoint)])
             check_destination(args.out, force=args.force)
-        except (FileExistsError, IsADirectoryError) as exc:
+        except (FileExistsError, IsADirectoryError, ValueError) as exc:
             raise SystemExit(f'error: {exc}') from None
     info = run_benchmark(args)
     print(format_results(info))

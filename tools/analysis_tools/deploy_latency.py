@@ -40,7 +40,7 @@ from mmhybrid.analysis import (  # noqa: E402
     compare_deploy_paths,
     machine_info,
 )
-from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
+from mmhybrid.utils.fileio import atomic_output, check_destination, check_outputs  # noqa: E402
 
 #: One model per family: the classifiers at 224 (comparable with the classification baselines)
 #: and the TopFormer-T segmentor at 512 (the demo's model).
@@ -206,9 +206,14 @@ def main(argv=None):
     args = parse_args(argv)
     out_md, out_json = output_paths(args.out)
     try:
+        check_outputs([('--out', out_md), ('the JSON beside --out', out_json),
+                       ('--into', args.into)],
+                      [('--models', path) for path in args.models if osp.isfile(path)]
+                      + [('--int8-accuracy', path.rpartition('=')[2])
+                         for path in args.int8_accuracy])
         for path in (out_md, out_json):
             check_destination(path, force=args.force)
-    except (FileExistsError, IsADirectoryError) as exc:
+    except (FileExistsError, IsADirectoryError, ValueError) as exc:
         raise SystemExit(f'error: {exc}') from None
     if args.into:
         with open(args.into) as f:

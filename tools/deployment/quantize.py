@@ -14,8 +14,11 @@ weights; what stays float: :mod:`mmhybrid.analysis.quantize`), then prints in on
 Calibration and evaluation images come from different splits by default (train / val); a note
 is printed when they are the same split. The int8 file is written atomically: on a failure
 (``FAILED: ...``, exit status 1) nothing is left at OUT. An existing OUT is refused unless
-``--force``, OUT may never be the checkpoint (``error: ...``, exit status 1). Detectors are out
-of scope (their heads end in NMS, which is not exported). Examples::
+``--force``. Whatever ``--force`` says, OUT, ``--fp32-out`` and ``--json`` must be three
+different files, none of them the checkpoint or the config (also through a link or another
+spelling of the path), and none inside, equal to or containing a dataset folder of the config
+(``error: ...`` naming the argument and the input, exit status 1, before any work). Detectors are
+out of scope (their heads end in NMS, which is not exported). Examples::
 
     python tools/deployment/quantize.py configs/topformer/topformer_t_ade20k.py \\
         --checkpoint topformer-t.pth --calib-split train --num-calib 32 --shape 512 512 \\
@@ -40,6 +43,7 @@ from mmhybrid.analysis.quantize import (  # noqa: E402
     QuantizeError,
     QuantizeSettings,
     check_quantize_config,
+    check_quantize_outputs,
     format_profile,
     quantize_config,
 )
@@ -79,7 +83,9 @@ def parse_args(argv=None):
                         help='also print ORT\'s per-operator time of both files')
     parser.add_argument('--fp32-out', help='also keep the fp32 export here')
     parser.add_argument('--json', help='write every number to this JSON file')
-    parser.add_argument('--force', action='store_true', help='replace an existing OUT')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing OUT (never an input: the config, the '
+                        'checkpoint or a dataset file)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -88,14 +94,16 @@ def main(argv=None):
     args = parse_args(argv)
     sources = [args.checkpoint] if args.checkpoint else []
     try:
+        cfg = load_config(args.config, args.cfg_options)
+        check_quantize_outputs(cfg, args.out, config=args.config, checkpoint=args.checkpoint,
+                               fp32_out=args.fp32_out, json_out=args.json)
         for dst in filter(None, (args.out, args.fp32_out, args.json)):
             check_destination(dst, sources=sources, force=args.force)
         if args.checkpoint and not osp.isfile(args.checkpoint):
             raise QuantizeError(f'--checkpoint {args.checkpoint!r} does not exist.')
         if args.num_calib < 1:
             raise QuantizeError(f'--num-calib must be >= 1, got {args.num_calib}.')
-        check_quantize_config(load_config(args.config, args.cfg_options),
-                              (args.calib_split, args.eval_split))
+        check_quantize_config(cfg, (args.calib_split, args.eval_split))
     except (FileExistsError, IsADirectoryError, ValueError, FileNotFoundError,
             QuantizeError) as exc:
         print(f'error: {exc}', file=sys.stderr)
