@@ -7,12 +7,15 @@ Examples:
     python tools/test.py CONFIG CHECKPOINT --out results.pkl   # raw predictions, any task
     python tools/test.py SEG_CONFIG CHECKPOINT --out preds/    # mmseg: one PNG per image
     python tools/test.py CONFIG CHECKPOINT --non-strict       # evaluate a partial checkpoint
+    python tools/test.py CONFIG CHECKPOINT --data-root data/tiny/ADEChallengeData2016
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 
 The checkpoint is loaded strictly: a checkpoint of another model, another architecture or
 without the ``backbone.`` prefix is an error naming the mismatching keys, raised before any
 dataset is built (MMEngine alone would evaluate the random weights left behind and report a
-wrong number). ``--non-strict`` loads whatever matches and prints what did not.
+wrong number). ``--non-strict`` loads whatever matches and prints what did not. Only what the
+test reads must exist: the test split's folders and the test evaluator's files (a missing one is
+named with the config key to set); ``--data-root DIR`` reads the test split from DIR.
 
 No output ever overwrites an input, ``--force`` or not: ``--out``, ``--show-dir`` and the work dir
 may not be the checkpoint or the config (also through a link or another spelling of the path),
@@ -36,6 +39,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 from mmhybrid.apis.runner_setup import (  # noqa: E402
+    TEST_DATALOADERS,
     build_runner,
     check_runner_model,
     default_work_dir,
@@ -44,6 +48,7 @@ from mmhybrid.apis.runner_setup import (  # noqa: E402
     setup_cpu_distributed,
     task_scope,
 )
+from mmhybrid.apis.short_run import follow_data_root  # noqa: E402
 from mmhybrid.utils.fileio import (  # noqa: E402
     atomic_output,
     check_outputs,
@@ -63,6 +68,10 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for the evaluation log and metrics')
+    parser.add_argument(
+        '--data-root', metavar='DIR',
+        help='read the test split from DIR (also the evaluator files that lay under the '
+        'config\'s data root, e.g. COCO\'s ann_file)')
     parser.add_argument(
         '--out',
         help='a .pkl file: dump the raw predictions (any task); a folder (segmentation '
@@ -205,13 +214,17 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
+    if args.data_root:
+        changes = follow_data_root(cfg, args.data_root, TEST_DATALOADERS)
+        if changes:
+            print(f'--data-root: {"; ".join(changes)}', flush=True)
     scope = task_scope(cfg)
     check_no_input_overwritten(cfg, args)
     kind = out_kind(args.out, scope, args.force) if args.out is not None else None
     staging = temporary_name(args.out) if kind == 'folder' else None
     if staging is not None:
         write_label_pngs(cfg, staging)
-    prepare_data_checks(cfg)
+    prepare_data_checks(cfg, TEST_DATALOADERS)
     setup_cpu_distributed(cfg)
     if args.show or args.show_dir:
         enable_visualization(cfg, scope, args.show_dir, args.show, args.wait_time,
@@ -231,6 +244,12 @@ def main(argv=None):
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+    wrote = [f'the log and metrics under {runner.log_dir}']
+    if args.out:
+        wrote.append(f'the predictions to {args.out}')
+    if args.show_dir:
+        wrote.append(f'the drawings under {args.show_dir}')
+    print(f'test.py wrote {", ".join(wrote)}.', flush=True)
     return metrics
 
 

@@ -650,8 +650,8 @@ def _evaluate(task: TaskModel, split: str, run, num: Optional[int]) -> Dict[str,
         outputs = run(inputs)
         evaluator.process(_predict_from_outputs(task, outputs, data_samples))
         count += 1
-    from .task_model import _quiet_mmengine_logger
-    with _default_scope(task.scope), _quiet_mmengine_logger():  # IoUMetric prints a class table
+    from .task_model import quiet_mmengine_logger
+    with _default_scope(task.scope), quiet_mmengine_logger():  # IoUMetric prints a class table
         metrics = evaluator.evaluate(count)
     name, value = _headline(task.scope, metrics)
     return dict(metrics, metric=name, value=value, images=int(count))

@@ -278,7 +278,7 @@ def randomise_bn_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 @contextlib.contextmanager
-def _quiet_mmengine_logger():
+def quiet_mmengine_logger():
     """Silence MMEngine's per-parameter ``init_weights`` report (hundreds of INFO lines)."""
     from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
@@ -339,7 +339,7 @@ def build_task_model(config: Union[str, Config],
     if checkpoint:
         _load_strictly(model, checkpoint)
     else:
-        with _quiet_mmengine_logger():
+        with quiet_mmengine_logger():
             model.init_weights()
         randomise_bn_statistics(model, seed)
     model.eval()

@@ -202,13 +202,32 @@ def _attach(model, cfg, scope: str, dataset_meta: dict, name: str) -> None:
         model._metainfo = copy.deepcopy(metainfo) if metainfo is not None else None
 
 
+def initialise_like_training(model) -> None:
+    """``model.init_weights()`` as a training run calls it, without reading ``Pretrained``
+    files: a model built without weights gets its modules' own initialisation (e.g. a
+    detector's classification bias for a prior of 0.01, so random detections score about 0.01,
+    not 1.0 everywhere) instead of PyTorch's defaults."""
+    from mmhybrid.analysis.task_model import quiet_mmengine_logger
+
+    for module in model.modules():
+        init_cfg = getattr(module, 'init_cfg', None)
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            module.init_cfg = None
+        elif isinstance(init_cfg, list):
+            module.init_cfg = [c for c in init_cfg if c.get('type') != 'Pretrained'] or None
+    with quiet_mmengine_logger():
+        model.init_weights()
+
+
 def _weights_and_meta(model, cfg, scope: str, weights: Optional[str], name: str) -> None:
     checkpoint = None
     if weights is not None:
         checkpoint = load_weights(model, weights)
     else:
+        initialise_like_training(model)
         warnings.warn(f'mmhybrid: {name} has no weights loaded; its predictions come from a '
-                      'randomly initialised model.')
+                      'randomly initialised model (initialised as training starts, without '
+                      'the ImageNet weights).')
     _attach(model, cfg, scope, _dataset_meta(cfg, scope, checkpoint), name)
 
 

@@ -219,16 +219,50 @@ def check_runner_model(runner) -> None:
     check_feature_channels(model)
 
 
-def prepare_data_checks(cfg: Config) -> None:
+#: The dataloaders each tool reads: ``tools/test.py`` reads only the test split.
+TRAIN_DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+TEST_DATALOADERS = ('test_dataloader', )
+
+
+def _evaluator_file_problems(cfg: Config, dataloader_keys) -> list:
+    """Annotation files (``ann_file``) the evaluators of the read splits need but lack."""
+    from mmhybrid.datasets import DataProblem
+
+    problems = []
+    for loader_key in dataloader_keys:
+        split = loader_key.split('_')[0]
+        if split == 'train':
+            continue
+        evaluator = cfg.get(f'{split}_evaluator', None)
+        many = isinstance(evaluator, (list, tuple))
+        for index, metric in enumerate(evaluator if many else [evaluator]):
+            path = metric.get('ann_file') if isinstance(metric, dict) else None
+            if isinstance(path, str) and path and '://' not in path and not osp.isfile(path):
+                key = f'{split}_evaluator' + (f'[{index}]' if many else '') + '.ann_file'
+                problems.append(DataProblem(split, key, (
+                    f'{path} does not exist; the evaluator reads it. Set {key} (or '
+                    '--data-root, which moves it with the dataset).')))
+    return problems
+
+
+def prepare_data_checks(cfg: Config, dataloader_keys=TRAIN_DATALOADERS) -> None:
     """Cheap checks before the runner starts, and file-naming errors while it runs.
 
-    Every dataset folder the config names must exist and hold images
-    (:func:`mmhybrid.datasets.check_dataset_folders`), and every pipeline is wrapped so that a
-    sample that fails to load or holds labels outside the classes raises an error naming the
-    file (:func:`mmhybrid.datasets.wrap_pipelines_with_error_reports`).
+    Every dataset folder of ``dataloader_keys`` (the splits the tool reads) must exist and hold
+    images (:func:`mmhybrid.datasets.check_dataset_folders`) and their evaluators'
+    annotation files must exist; every pipeline is wrapped so that a sample that fails to load
+    or holds labels outside the classes raises an error naming the file
+    (:func:`mmhybrid.datasets.wrap_pipelines_with_error_reports`).
     """
-    from mmhybrid.datasets import check_dataset_folders, wrap_pipelines_with_error_reports
-    check_dataset_folders(cfg)
+    from mmhybrid.datasets import (
+        DatasetError,
+        find_folder_problems,
+        wrap_pipelines_with_error_reports,
+    )
+    problems = find_folder_problems(cfg, dataloader_keys)
+    problems += _evaluator_file_problems(cfg, dataloader_keys)
+    if problems:
+        raise DatasetError.from_problems(problems, 'dataset folders')
     wrap_pipelines_with_error_reports(cfg)
 
 
