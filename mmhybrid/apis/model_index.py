@@ -26,6 +26,7 @@ import glob
 import importlib.abc
 import os
 import os.path as osp
+import re
 import sys
 import warnings
 from typing import TYPE_CHECKING, List, Optional, Tuple
@@ -124,12 +125,32 @@ def _check_task(task: str, entries: List['ModelEntry']) -> None:
                          f'metafile task ({sorted(set(TASK_SCOPES))}).')
 
 
+#: Name parts that give a schedule or a size, not a model: ``8xb4``, ``160k``, ``1x``,
+#: ``512x512``, ``80k``.
+_SCHEDULE_PART = re.compile(r'^(\d+xb\d+|\d+k|\d+x|\d+x\d+)$')
+
+
+def normalize_name(name: str) -> str:
+    """A model name as names are compared: lower case, ``-`` and ``_`` alike
+    (``'TopFormer-T_ADE20K'`` -> ``'topformer_t_ade20k'``)."""
+    return name.lower().replace('-', '_')
+
+
+def short_name(name: str) -> str:
+    """:func:`normalize_name` without the schedule and size parts
+    (``'topformer-t_8xb4-160k_ade20k-512x512'`` -> ``'topformer_t_ade20k'``)."""
+    return '_'.join(part for part in normalize_name(name).split('_')
+                    if not _SCHEDULE_PART.match(part))
+
+
 def list_models(pattern: Optional[str] = None, task: Optional[str] = None) -> List[str]:
     """Names of the project's models (the metafile names ``mim search mmhybrid`` lists).
 
     Args:
         pattern (str, optional): An fnmatch pattern (``'*topformer*'``, ``'edgevit-?s_*'``),
-            matched case-insensitively. A pattern without ``*?[`` matches as a substring.
+            matched case-insensitively with ``-`` and ``_`` alike, against each name with and
+            without its schedule part (:func:`short_name`). A pattern without ``*?[``
+            matches as a substring.
         task (str, optional): ``'classification'``, ``'segmentation'``, ``'detection'``, or a
             metafile ``Task`` string such as ``'Instance Segmentation'``.
 
@@ -148,10 +169,12 @@ def list_models(pattern: Optional[str] = None, task: Optional[str] = None) -> Li
     names = sorted({e.name for e in entries})
     if pattern is None:
         return names
-    pattern = pattern.lower()
+    pattern = normalize_name(pattern)
     if not any(char in pattern for char in '*?['):
         pattern = f'*{pattern}*'
-    return [name for name in names if fnmatch.fnmatchcase(name.lower(), pattern)]
+    return [name for name in names
+            if fnmatch.fnmatchcase(normalize_name(name), pattern)
+            or fnmatch.fnmatchcase(short_name(name), pattern)]
 
 
 def _close_matches(name: str, names: List[str], count: int = 5) -> List[str]:
@@ -162,16 +185,27 @@ def _close_matches(name: str, names: List[str], count: int = 5) -> List[str]:
 
 
 def find_model(name: str) -> Tuple[str, 'ModelEntry']:
-    """The index root and the metafile entry named ``name`` (case-insensitive).
+    """The index root and the metafile entry named ``name``.
+
+    Names are compared with :func:`normalize_name` (case, ``-``/``_``); a name without its
+    schedule part (``'topformer-t_ade20k'``) finds the one model it shortens, and the error of
+    an ambiguous one lists the candidates.
 
     Raises:
         UnknownModelError: no such name; the message lists close matches.
     """
     root, entries = load_models()
     for entry in entries:
-        if entry.name.lower() == name.lower():
+        if normalize_name(entry.name) == normalize_name(name):
             return root, entry
+    shortened = [e for e in entries if short_name(e.name) == short_name(name)]
+    if len(shortened) == 1:
+        return root, shortened[0]
     names = [e.name for e in entries]
+    if shortened:
+        raise UnknownModelError(
+            f'{name!r} names {len(shortened)} models: '
+            f'{", ".join(e.name for e in shortened)}; give the full name.')
     close = _close_matches(name, names)
     hint = f' Did you mean: {", ".join(close)}?' if close else ''
     raise UnknownModelError(

@@ -42,7 +42,8 @@ def test_list_models_patterns_and_tasks():
     ]
     topformer = apis.list_models('*topformer*')
     assert SEG_NAME in topformer and 'retinanet_topformer-b_fpn_1x_coco' in topformer
-    assert apis.list_models('TOPFORMER_T_ADE') == [SEG_NAME]  # no wildcard: substring
+    assert apis.list_models('TOPFORMER_T_ADE') == [  # no wildcard: substring, any spelling
+        'topformer-t_8xb2-160k_ade20k-448x448', 'topformer-t_8xb4-160k_ade20k-512x512', SEG_NAME]
     by_task = {task: set(apis.list_models(task=task))
                for task in ('classification', 'segmentation', 'detection')}
     assert set.union(*by_task.values()) == set(everything)
@@ -52,6 +53,23 @@ def test_list_models_patterns_and_tasks():
     assert instance and all(name.startswith('mask-rcnn') for name in instance)
     with pytest.raises(ValueError, match='Unknown task'):
         apis.list_models(task='depth')
+
+
+def test_one_naming_rule_hyphen_underscore_and_schedule_part():
+    """Before: ``list_models('topformer-t*', task='segmentation')`` missed
+    ``topformer_t_ade20k``, the name the README uses on the next line."""
+    assert SEG_NAME in apis.list_models('topformer-t*', task='segmentation')
+    assert 'topformer-t_8xb128_in1k' in apis.list_models('topformer_t*')
+    find = apis.model_index.find_model
+    assert find('TopFormer-T_ADE20K')[1].name == SEG_NAME  # case and '-'/'_'
+    assert find('topformer_t_8xb128_in1k')[1].name == 'topformer-t_8xb128_in1k'
+    # without the schedule part: the one model it shortens
+    assert find('retinanet_edgevit-xxs_fpn_coco')[1].name == DET_NAME
+    assert find('topformer-t_cityscapes')[1].name == 'topformer-t_8xb1-160k_cityscapes-512x1024'
+    assert find('topformer-t_pascal-context-59')[1].name == \
+        'topformer-t_8xb2-80k_pascal-context-59-480x480'
+    with pytest.raises(apis.model_index.UnknownModelError, match='names 3 models'):
+        find('topformer-t_8xb2_ade20k')  # 448 or 512 crops, or the 8xb4 alias: say which
 
 
 def test_unknown_name_suggests_close_matches():
