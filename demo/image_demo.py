@@ -25,7 +25,7 @@ DEFAULT_OUT_DIR = 'outputs'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from mmengine.config import DictAction
+    from mmhybrid.utils.cli import ConfigOptionsAction
 
     parser = argparse.ArgumentParser(
         description='Predict on an image with an mmhybrid model and write the drawing.')
@@ -40,7 +40,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='detection: draw boxes scoring at least this')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction,
                         help='override config settings, key=value')
     return parser.parse_args(argv)
 

@@ -32,7 +32,7 @@ import os.path as osp
 import shutil
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.evaluator import DumpResults
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
@@ -49,6 +49,7 @@ from mmhybrid.apis.runner_setup import (  # noqa: E402
     task_scope,
 )
 from mmhybrid.apis.short_run import follow_data_root  # noqa: E402
+from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
 from mmhybrid.utils.fileio import (  # noqa: E402
     atomic_output,
     check_outputs,
@@ -89,7 +90,7 @@ def parse_args(argv=None):
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each --show lasts')
     parser.add_argument('--interval', type=int, default=1, help='draw every N-th sample')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=ConfigOptionsAction,
         help='override config settings, key=value pairs')
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')

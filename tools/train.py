@@ -48,12 +48,16 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-from mmhybrid.apis.load_checks import check_load_from, check_resume, read_checkpoint  # noqa
+from mmhybrid.apis.load_checks import (  # noqa: E402
+    check_load_from,
+    check_resume,
+    read_checkpoint,
+)
 from mmhybrid.apis.runner_setup import (  # noqa: E402
     build_runner,
     check_data,
@@ -76,6 +80,7 @@ from mmhybrid.apis.short_run import (  # noqa: E402
 )
 from mmhybrid.engine import WorkDirLock, find_resumable_checkpoint  # noqa: E402
 from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
+from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
 from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
 from mmhybrid.utils.fileio import check_outputs, config_inputs  # noqa: E402
 from mmhybrid.utils.state_dict import check_checkpoint_fits  # noqa: E402
@@ -118,7 +123,7 @@ def parse_args(argv=None):
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by the actual batch size (config auto_scale_lr)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=ConfigOptionsAction,
         help='override config settings, key=value pairs, e.g. '
         'train_dataloader.batch_size=4 "model.backbone.out_indices=[1,2,3]"')
     parser.add_argument(

@@ -36,7 +36,6 @@ import tempfile
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 
 import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
 from mmhybrid.analysis import (  # noqa: E402
     benchmark_onnxruntime,
@@ -51,6 +50,7 @@ from mmhybrid.analysis import (  # noqa: E402
     relative_error,
     set_num_threads,
 )
+from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
 from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output, check_destination, check_outputs  # noqa: E402
 
@@ -82,7 +82,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--out', help='also write the results as JSON to this file')
     parser.add_argument('--force', action='store_true', help='replace an existing --out file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction)
     return parser.parse_args(argv)
 
 

@@ -19,9 +19,9 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 
-from mmengine.config import DictAction  # noqa: E402
 
 from mmhybrid.analysis import build_detector_head_probe, build_task_model, count_complexity  # noqa: E402
+from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -32,7 +32,7 @@ def parse_args(argv=None):
                         'the config evaluates at (224 cls, crop size seg, 800x1333 det)')
     parser.add_argument('--by-operator', action='store_true', help='FLOPs per aten operator')
     parser.add_argument('--json', action='store_true', help='print one JSON object only')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction,
                         help='override config settings, e.g. model.backbone.arch=small')
     return parser.parse_args(argv)
 

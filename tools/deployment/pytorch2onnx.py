@@ -75,8 +75,8 @@ def parse_args(argv=None):
     parser.add_argument('--rtol', type=float, default=DEFAULT_RTOL,
                         help='relative tolerance of the onnxruntime parity check')
     parser.add_argument('--force', action='store_true', help='replace an existing OUT')
-    from mmengine.config import DictAction
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    from mmhybrid.utils.cli import ConfigOptionsAction
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction)
     args = parser.parse_args(argv)
     if args.mobile_profile and not args.mobile:
         parser.error('--mobile-profile needs --mobile')

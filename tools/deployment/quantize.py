@@ -33,7 +33,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 
-from mmengine.config import DictAction  # noqa: E402
 
 from mmhybrid.analysis.latency import machine_info, set_num_threads  # noqa: E402
 from mmhybrid.analysis.onnx_export import OnnxParityError  # noqa: E402
@@ -48,6 +47,7 @@ from mmhybrid.analysis.quantize import (  # noqa: E402
     quantize_config,
 )
 from mmhybrid.analysis.task_model import load_config  # noqa: E402
+from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 
@@ -86,7 +86,7 @@ def parse_args(argv=None):
     parser.add_argument('--force', action='store_true',
                         help='replace an existing OUT (never an input: the config, the '
                         'checkpoint or a dataset file)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction)
     return parser.parse_args(argv)
 
 

@@ -18,9 +18,10 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 
 from mmhybrid.datasets import check_dataset  # noqa: E402
+from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -31,7 +32,7 @@ def parse_args(argv=None):
     parser.add_argument('--max-samples', type=int, default=None, metavar='N',
                         help='check only the first N samples of each dataset')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction,
                         help='override config settings, e.g. '
                         'train_dataloader.dataset.data_root=data/ade/ADEChallengeData2016')
     return parser.parse_args(argv)
