@@ -76,3 +76,16 @@ def test_deploy_benchmark_script_runs(capsys, load_tool):
     row = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert row[0] == 'topformer_t_ade20k' and row[1] == '1.390'
     assert float(row[-1]) < 1e-4  # fused vs eager relative difference
+
+
+def test_reproduce_tables_writes_no_empty_plot(tmp_path, load_tool, capsys):
+    """``--sizes`` without values skips the latency-vs-size measurements: the figure has no
+    curve, and it used to be written as empty axes."""
+    tool = load_tool('analysis_tools/reproduce_tables.py')
+    out = tmp_path / 'tables.md'
+    tool.main(['--models', 'edgevit-xxs_8xb256_in1k', '--modes', 'eager', '--runs', '1',
+               '--warmup', '0', '--sizes', '--out', str(out)])
+    assert (tmp_path / 'tables_accuracy_vs_latency.png').stat().st_size > 0
+    assert not (tmp_path / 'tables_latency_vs_size.png').exists()
+    assert f'not written: {tmp_path}/tables_latency_vs_size.png (nothing to plot)' in \
+        capsys.readouterr().out

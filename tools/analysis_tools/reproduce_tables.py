@@ -286,12 +286,17 @@ def render(rows, info, args) -> str:
 
 
 def plot(rows, out_stem: str):
-    """Accuracy vs latency and latency vs input size, PNG files next to ``--out``."""
+    """Accuracy vs latency and latency vs input size, PNG files next to ``--out``.
+
+    Returns:
+        tuple: the paths written, and those skipped because the plot would have been empty
+        (no accuracy figure, or no ``--sizes``).
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    written = []
+    written, skipped = [], []
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, task in zip(axes, ('cls', 'seg')):
         families = {}
@@ -314,12 +319,7 @@ def plot(rows, out_stem: str):
         ax.grid(alpha=.3)
         if families:
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = f'{out_stem}_accuracy_vs_latency.png'
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=120, format='png')
-    plt.close(fig)
-    written.append(path)
+    _save_unless_empty(fig, axes, f'{out_stem}_accuracy_vs_latency.png', written, skipped)
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, task in zip(axes, ('cls', 'seg')):
@@ -336,13 +336,22 @@ def plot(rows, out_stem: str):
         ax.grid(alpha=.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6)
-    fig.tight_layout()
-    path = f'{out_stem}_latency_vs_size.png'
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=120, format='png')
+    _save_unless_empty(fig, axes, f'{out_stem}_latency_vs_size.png', written, skipped)
+    return written, skipped
+
+
+def _save_unless_empty(fig, axes, path: str, written: list, skipped: list) -> None:
+    """Write ``fig`` to ``path`` atomically, unless none of its axes holds a curve (then the
+    path goes to ``skipped``: an empty plot is not a result)."""
+    import matplotlib.pyplot as plt
+    if any(ax.lines for ax in axes):
+        fig.tight_layout()
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=120, format='png')
+        written.append(path)
+    else:
+        skipped.append(path)
     plt.close(fig)
-    written.append(path)
-    return written
 
 
 def output_paths(out: str):
@@ -385,8 +394,10 @@ def main(argv=None):
     stem = osp.splitext(args.out)[0]
     with atomic_output(f'{stem}.json') as tmp, open(tmp, 'w') as f:
         json.dump(dict(machine=info, args=vars(args), rows=rows), f, indent=1, default=str)
-    pngs = plot(rows, stem)
-    print(f'wrote {args.out}, {stem}.json, ' + ', '.join(pngs))
+    pngs, empty = plot(rows, stem)
+    print(f'wrote {args.out}, {stem}.json' + ''.join(f', {png}' for png in pngs))
+    for png in empty:
+        print(f'not written: {png} (nothing to plot)')
     return rows
 
 
