@@ -47,8 +47,8 @@ grep -E "Iter\(train\) \[ *[0-9]+/" "$WORK_DIR.train.log" | sed -n '1p;$p' | cut
 
 echo "[demo] evaluating $WORK_DIR/iter_$ITERS.pth and drawing the predictions"
 "$PYTHON" tools/test.py "$CONFIG" "$WORK_DIR/iter_$ITERS.pth" --work-dir "$WORK_DIR/test" \
-  --show-dir "$WORK_DIR/overlays" --cfg-options "${CPU_SIZE[@]}" \
-  "test_dataloader.dataset.data_root=$ADE" > "$WORK_DIR.test.log" 2>&1 \
+  --show-dir "$WORK_DIR/overlays" --data-root "$ADE" --cfg-options "${CPU_SIZE[@]}" \
+  > "$WORK_DIR.test.log" 2>&1 \
   || { tail -n 40 "$WORK_DIR.test.log"; echo "[demo] testing failed, log: $WORK_DIR.test.log"; exit 1; }
 miou=$(grep -oE "mIoU: [0-9.]+" "$WORK_DIR.test.log" | tail -n 1)
 overlays=$(find "$WORK_DIR/overlays" -name '*.png' | wc -l)

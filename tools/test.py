@@ -27,6 +27,7 @@ that replaces FILE only when complete (a full disk leaves the old FILE), and the
 ``--out FOLDER`` are written to a hidden folder beside it and each renamed into place.
 """
 import argparse
+import copy
 import os
 import os.path as osp
 import shutil
@@ -118,6 +119,18 @@ def check_checkpoint(runner: Runner, path: str, strict: bool) -> None:
         if not mismatch.is_exact:
             print(f'--non-strict: {path} does not fit the model exactly; what did not load '
                   f'keeps random weights:\n{mismatch.describe(limit=20)}', flush=True)
+
+
+def never_read_the_train_split(cfg: Config) -> None:
+    """Point the (unused) training dataloader at the test split.
+
+    Testing never trains, but mmseg's ``SegVisualizationHook`` (``--show-dir``) asks the runner
+    for its iteration, which makes MMEngine build the training loop and so the training
+    dataset: without the training folders the test died in ``os.scandir``. The loop is built,
+    never run, so giving it the test split's dataloader changes no result.
+    """
+    if cfg.get('train_dataloader') is not None and cfg.get('test_dataloader') is not None:
+        cfg.train_dataloader = copy.deepcopy(cfg.test_dataloader)
 
 
 def check_no_input_overwritten(cfg: Config, args) -> None:
@@ -219,6 +232,7 @@ def main(argv=None):
         changes = follow_data_root(cfg, args.data_root, TEST_DATALOADERS)
         if changes:
             print(f'--data-root: {"; ".join(changes)}', flush=True)
+    never_read_the_train_split(cfg)
     scope = task_scope(cfg)
     check_no_input_overwritten(cfg, args)
     kind = out_kind(args.out, scope, args.force) if args.out is not None else None

@@ -42,12 +42,14 @@ def test_segmentation_test_without_train_folders_and_with_data_root(tmp_path, lo
     ckpt = random_checkpoint(SEGMENTER, 'mmseg', tmp_path / 'model.pth', **options)
     metrics = load_tool('test.py').main([
         SEGMENTER, ckpt, '--data-root', ade, '--work-dir', str(tmp_path / 'work'),
+        '--show-dir', str(tmp_path / 'drawings'),  # mmseg's hook used to build the train set
         '--cfg-options', 'model.backbone.init_cfg=None', 'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False'])
     assert 'mIoU' in metrics
     out = capsys.readouterr().out
     assert f'test_dataloader.dataset.data_root: data/ade/ADEChallengeData2016 -> {ade}' in out
     assert f'test.py wrote the log and metrics under {tmp_path / "work"}' in out
+    assert f'the drawings under {tmp_path / "drawings"}' in out
 
 
 def test_a_missing_evaluator_file_is_named_with_its_key(tmp_path, load_tool):
