@@ -12,8 +12,10 @@
 Heavy libraries (torch, MMEngine's runner, the task libraries) are imported inside the
 functions, so ``import mmhybrid.apis`` stays cheap.
 """
+import contextlib
 import copy
 import importlib
+import logging
 import os
 import os.path as osp
 import re
@@ -296,6 +298,34 @@ def _snapshot(folder: str) -> Dict[str, int]:
     }
 
 
+class _DropMessages(logging.Filter):
+    """A logging filter that drops the records whose message matches ``pattern``."""
+
+    def __init__(self, pattern: str):
+        super().__init__()
+        self.pattern = re.compile(pattern)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.pattern.search(record.getMessage())
+
+
+@contextlib.contextmanager
+def _without_function_registry_fallback_warning():
+    """Silence MMEngine's 'Failed to search registry with scope "mmseg" in the "function"
+    registry tree' WARNING while an inferencer is built: mmseg has no ``FUNCTIONS`` registry,
+    so the collate function comes from MMEngine's, which is the right one; the warning (on
+    stdout, for every segmentation call) announces a fallback that is correct."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    quiet = _DropMessages(r'Failed to search registry with scope "\w+" in the "function" '
+                          'registry tree')
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 class Inferencer:
     """Run a classification, segmentation or detection model of mmhybrid on images.
 
@@ -352,7 +382,8 @@ class Inferencer:
         from mmengine.registry import DefaultScope
         # The libraries build pipelines in the *current* default scope, which is process-global
         # (another library's inferencer may have set it): pin it to this config's scope.
-        with DefaultScope.overwrite_default_scope(self.scope):
+        with DefaultScope.overwrite_default_scope(self.scope), \
+                _without_function_registry_fallback_warning():
             self._build(inferencer_class, built, cfg, weights, device, name)
         if hasattr(self.inferencer, 'show_progress'):
             self.inferencer.show_progress = show_progress

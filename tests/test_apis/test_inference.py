@@ -190,6 +190,13 @@ def test_inferencer_draws_every_task(tmp_path, name, cfg_options, kwargs, check)
     assert drawing.startswith(str(tmp_path / 'vis')) and osp.getsize(drawing) > 10_000
 
 
+def test_a_segmentation_call_prints_no_warning_on_stdout(capfd):
+    """Before: every segmentation call printed MMEngine's 'Failed to search registry with
+    scope "mmseg" in the "function" registry tree' WARNING on stdout."""
+    apis.Inferencer(SEG_NAME, cfg_options=SEG_SMALL)(IMAGE)
+    assert [line for line in capfd.readouterr().out.splitlines() if 'WARNING' in line] == []
+
+
 def test_a_model_without_weights_is_initialised_as_training_would():
     """Before: ``init_weights()`` was skipped, so the README's detection example drew about
     100 boxes at score 1.00 over the whole photograph."""
