@@ -72,6 +72,7 @@ import copy
 import json
 import os
 import os.path as osp
+import platform
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -334,6 +335,10 @@ class QuantizeSettings:
         calibrate_method: ``'minmax'``, ``'percentile'`` or ``'entropy'``.
         activation_type / weight_type: ``'int8'`` or ``'uint8'``.
         per_channel: per-output-channel weight scales.
+        reduce_range: 7-bit weights. ``None`` (default): on x86 CPUs without VNNI
+            (:func:`cpu_has_vnni`), where onnxruntime's u8s8 kernels saturate the pairwise
+            sums of 8-bit products (``vpmaddubsw``), as onnxruntime's quantization guide
+            recommends; elsewhere full 8-bit weights.
         fuse_gelu: fuse exact (Erf) GELUs into one float ``Gelu`` node each before quantizing
             (:func:`fuse_gelu`).
         float_op_types: operator types kept in float even when their neighbours are quantized
@@ -346,6 +351,7 @@ class QuantizeSettings:
     activation_type: str = 'uint8'
     weight_type: str = 'int8'
     per_channel: bool = True
+    reduce_range: Optional[bool] = None
     fuse_gelu: bool = True
     float_op_types: Sequence[str] = FLOAT_OP_TYPES
     extra_options: Dict[str, Any] = field(default_factory=dict)
@@ -354,9 +360,22 @@ class QuantizeSettings:
         return dict(op_types=list(self.op_types), nodes_to_exclude=list(self.nodes_to_exclude),
                     calibrate_method=self.calibrate_method,
                     activation_type=self.activation_type, weight_type=self.weight_type,
-                    per_channel=self.per_channel, fuse_gelu=self.fuse_gelu,
+                    per_channel=self.per_channel, reduce_range=self.reduce_range,
+                    fuse_gelu=self.fuse_gelu,
                     float_op_types=list(self.float_op_types),
                     extra_options=dict(self.extra_options))
+
+
+def cpu_has_vnni() -> Optional[bool]:
+    """Whether this x86 CPU has VNNI int8 dot products (``avx512_vnni``, ``avx_vnni`` or AMX),
+    read from ``/proc/cpuinfo``; ``None`` when that cannot be told (not Linux, not x86)."""
+    if platform.machine().lower() not in ('x86_64', 'amd64') or \
+            not osp.isfile('/proc/cpuinfo'):
+        return None
+    with open('/proc/cpuinfo') as file:
+        flags = next((line.split(':', 1)[1].split() for line in file
+                      if line.startswith('flags')), [])
+    return any(flag in flags for flag in ('avx512_vnni', 'avx_vnni', 'amx_int8'))
 
 
 def _quant_type(name: str):
@@ -409,6 +428,8 @@ def quantize_model(fp32_onnx: str,
             prepared, tmp, ListCalibrationReader(calibration_inputs, input_name),
             quant_format=QuantFormat.QDQ, op_types_to_quantize=op_types,
             per_channel=settings.per_channel,
+            reduce_range=(cpu_has_vnni() is False if settings.reduce_range is None
+                          else settings.reduce_range),
             activation_type=_quant_type(settings.activation_type),
             weight_type=_quant_type(settings.weight_type),
             nodes_to_exclude=exclude or None,
