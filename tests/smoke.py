@@ -38,7 +38,8 @@ from mmengine.registry import HOOKS
 from mmhybrid.utils.config import replace_sync_bn
 
 __all__ = [
-    'make_smoke_config', 'run_smoke_training', 'SmokeResult', 'SmokeStopHook', 'TINY_SIZES'
+    'make_smoke_config', 'write_training_config', 'run_smoke_training', 'SmokeResult',
+    'SmokeStopHook', 'TINY_SIZES'
 ]
 
 #: Shortest side the main training size is shrunk to, per task (default scope).
@@ -454,6 +455,21 @@ class _SmokeRecorder(Hook):
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         self.result.val_metrics = dict(metrics or {})
+
+
+def write_training_config(path, config: str, ade_root: str, work_dir, max_iters: int,
+                          checkpoint_interval: int = 1, **options) -> str:
+    """Dump a smoke config of ``config`` on the tiny ADE20K set that trains for real:
+    ``max_iters`` iterations (no :class:`SmokeStopHook`), no validation, a ``CheckpointHook``
+    every ``checkpoint_interval`` iterations; ``options`` are merged last. Returns the path."""
+    cfg = make_smoke_config(config, {'ade20k': ade_root}, str(work_dir), with_val=False)
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**6)
+    cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', by_epoch=False,
+                                           interval=checkpoint_interval)
+    cfg.merge_from_dict(options)
+    cfg.dump(str(path))
+    return str(path)
 
 
 def run_smoke_training(cfg: Config,

@@ -62,7 +62,7 @@ fi
 
 log "OpenMMLab libraries"
 "${PIP[@]}" "mmengine==0.10.7" "mmdet==3.3.0" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" \
-  ftfy regex "setuptools<80" "numpy<2"
+  ftfy regex timm "setuptools<80" "numpy<2"
 
 log "test and tool dependencies"
 # ruff: the same pin as requirements/tests.txt and .pre-commit-config.yaml (`make lint`).

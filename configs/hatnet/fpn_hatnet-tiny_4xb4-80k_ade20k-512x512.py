@@ -3,7 +3,7 @@
 # Model: ../_base_/models/hatnet_fpn.py; schedule: ../_base_/schedules/pvt_adamw-poly-80k.py.
 _base_ = [
     '../_base_/models/hatnet_fpn.py',
-    'mmseg::_base_/datasets/ade20k.py',
+    '../_base_/datasets/ade20k_pvt.py',
     'mmseg::_base_/default_runtime.py',
     '../_base_/schedules/pvt_adamw-poly-80k.py',
 ]

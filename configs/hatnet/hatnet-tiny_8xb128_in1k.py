@@ -10,7 +10,8 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 
-train_dataloader = dict(batch_size=128)
+# PVT's main.py trains with repeated augmentation by default (RASampler).
+train_dataloader = dict(batch_size=128, sampler=dict(type='RepeatAugSampler', shuffle=True))
 val_dataloader = dict(batch_size=128)
 test_dataloader = val_dataloader
 

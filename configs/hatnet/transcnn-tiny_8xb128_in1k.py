@@ -10,6 +10,7 @@ _base_ = [
 
 model = dict(backbone=dict(type='mmhybrid.TransCNN'), head=dict(in_channels=512))
 
-train_dataloader = dict(batch_size=128)
+# PVT's main.py trains with repeated augmentation by default (RASampler).
+train_dataloader = dict(batch_size=128, sampler=dict(type='RepeatAugSampler', shuffle=True))
 val_dataloader = dict(batch_size=128)
 test_dataloader = val_dataloader

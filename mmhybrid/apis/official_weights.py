@@ -161,8 +161,17 @@ class NoReleasedWeights:
     reason: str
 
     @property
+    def gpus(self) -> int:
+        """The GPU count of the recipe, from the config name (``..._8xb256_in1k.py`` -> 8)."""
+        match = re.search(r'_(\d+)xb\d+_', osp.basename(self.config))
+        return int(match.group(1)) if match else 1
+
+    @property
     def train_command(self) -> str:
-        return f'python tools/train.py {self.config}'
+        """The pretraining command of the recipe: ``gpus`` processes on one machine (what
+        ``bash tools/dist_train.sh CONFIG GPUS`` runs), so the total batch is the config's."""
+        return (f'python -m torch.distributed.run --nproc_per_node={self.gpus} tools/train.py '
+                f'{self.config} --launcher pytorch')
 
     @property
     def work_dir_checkpoint(self) -> str:

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 import torch
-from smoke import make_smoke_config
+from smoke import write_training_config
 
 from mmhybrid.engine import find_resumable_checkpoint
 from mmhybrid.testing import make_ade20k
@@ -35,14 +35,10 @@ def ade_root(tmp_path_factory):
 
 
 def write_config(path, ade_root, work_dir, max_iters, **checkpoint):
-    cfg = make_smoke_config(CONFIG, {'ade20k': ade_root}, str(work_dir), with_val=False)
-    cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**6)
-    cfg.default_hooks['checkpoint'] = dict(
-        type='CheckpointHook', by_epoch=False, interval=1, **checkpoint)
-    cfg.default_hooks['logger'] = dict(type='LoggerHook', interval=1)
-    cfg.dump(str(path))
-    return str(path)
+    return write_training_config(
+        path, CONFIG, ade_root, work_dir, max_iters, checkpoint_interval=1,
+        **{f'default_hooks.checkpoint.{k}': v for k, v in checkpoint.items()},
+        **{'default_hooks.logger': dict(type='LoggerHook', interval=1)})
 
 
 def run_train(config, *args, kill_point=None, kill_at=2):

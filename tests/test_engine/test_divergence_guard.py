@@ -13,7 +13,7 @@ import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
 from mmengine.registry import HOOKS
-from smoke import make_smoke_config
+from smoke import write_training_config
 
 from mmhybrid.engine import DivergenceError, DivergenceGuardHook
 from mmhybrid.testing import make_ade20k
@@ -43,14 +43,9 @@ def ade_root(tmp_path_factory):
     return make_ade20k(str(tmp_path_factory.mktemp('tiny')), num_train=2, num_val=1)
 
 
-def write_config(path, ade_root, work_dir, max_iters, **extra):
-    cfg = make_smoke_config(CONFIG, {'ade20k': ade_root}, str(work_dir), with_val=False)
-    cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**6)
-    cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    cfg.merge_from_dict(extra)
-    cfg.dump(str(path))
-    return str(path)
+def write_config(path, ade_root, work_dir, max_iters, **options):
+    return write_training_config(path, CONFIG, ade_root, work_dir, max_iters,
+                                 checkpoint_interval=2, **options)
 
 
 class FakeRunner:

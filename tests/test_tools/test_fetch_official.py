@@ -276,7 +276,9 @@ def test_models_without_released_weights_say_so(name, config, capsys):
     assert fetch_cli.cli([name]) == 1
     err = capsys.readouterr().err
     assert 'no weights' in err or 'neither code nor weights' in err
-    assert f'python tools/train.py {config}' in err
+    # the recipe's command: the config's GPU count (8xb...) as processes, so its total batch
+    assert (f'python -m torch.distributed.run --nproc_per_node=8 tools/train.py {config} '
+            '--launcher pytorch') in err
 
 
 def test_list_prints_every_name_with_its_status(capsys, monkeypatch):

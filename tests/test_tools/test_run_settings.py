@@ -14,7 +14,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
-from smoke import make_smoke_config
+from smoke import make_smoke_config, write_training_config
 
 from mmhybrid.apis.load_checks import ResumeConfigError, check_resume
 from mmhybrid.apis.setting_checks import (
@@ -38,13 +38,8 @@ def ade_root(tmp_path_factory):
 
 
 def write_config(path, ade_root, work_dir, config=TINY, **options):
-    cfg = make_smoke_config(config, {'ade20k': ade_root}, str(work_dir), with_val=False)
-    cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'SmokeStopHook']
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=10**6)
-    cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    cfg.merge_from_dict(options)
-    cfg.dump(str(path))
-    return str(path)
+    return write_training_config(path, config, ade_root, work_dir, max_iters=2,
+                                 checkpoint_interval=2, **options)
 
 
 def model_state(config):

@@ -13,9 +13,10 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.1,
         norm_cfg=norm_cfg,
-        # No weights were released: to start from an ImageNet model trained with
-        # edgevit-xxs_8xb256_in1k.py (or converted with edgevit2mmhybrid.py), add e.g.
-        # init_cfg=dict(type='Pretrained', prefix='backbone.',
-        #               checkpoint='work_dirs/edgevit-xxs_8xb256_in1k/epoch_300.pth'),
+        # The authors released no weights: the backbone starts from the ImageNet run of
+        # edgevit-xxs_8xb256_in1k.py (train it first; the XS / S configs name theirs).
+        # Opt out with --cfg-options model.backbone.init_cfg=None.
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='work_dirs/edgevit-xxs_8xb256_in1k/epoch_300.pth'),
     ),
     neck=dict(in_channels=[36, 72, 144, 288]))

@@ -10,9 +10,13 @@ model = dict(
         arch='xxs',
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.1,
-        # No weights were released: to start from an ImageNet model trained with
-        # edgevit-xxs_8xb256_in1k.py (or converted with edgevit2mmhybrid.py), add e.g.
-        # init_cfg=dict(type='Pretrained', prefix='backbone.',
-        #               checkpoint='work_dirs/edgevit-xxs_8xb256_in1k/epoch_300.pth'),
+        # BatchNorm (LocalAgg) at 2 images per GPU: keep the ImageNet statistics, as
+        # mmdet does for BN backbones (the affine parameters still train).
+        norm_eval=True,
+        # The authors released no weights: the backbone starts from the ImageNet run of
+        # edgevit-xxs_8xb256_in1k.py (train it first; the XS / S configs name theirs).
+        # Opt out with --cfg-options model.backbone.init_cfg=None.
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='work_dirs/edgevit-xxs_8xb256_in1k/epoch_300.pth'),
     ),
     neck=dict(in_channels=[36, 72, 144, 288]))

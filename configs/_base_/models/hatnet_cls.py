@@ -8,10 +8,10 @@ model = dict(
     backbone=dict(
         type='mmhybrid.HATNet', arch='tiny', out_indices=(3, ), drop_path_rate=0.1),
     neck=dict(type='GlobalAveragePooling'),
-    # The authors' classifier is Dropout(0.2) + Linear; mmpretrain's LinearClsHead has no
-    # dropout (weights are identical, only the training regularisation differs).
+    # The authors' classifier: Dropout(0.2) + Linear (hard-coded in HAT_Net.py / TransCNN.py).
     head=dict(
-        type='LinearClsHead',
+        type='mmhybrid.DropoutLinearClsHead',
+        dropout_rate=0.2,
         num_classes=1000,
         in_channels=384,
         loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),

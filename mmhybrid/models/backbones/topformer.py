@@ -527,6 +527,9 @@ class TopFormer(HybridBackbone):
             injected scale); optional ``stem_channels`` (16), ``depth`` (4), ``key_dim`` (16),
             ``attn_ratio`` (2), ``mlp_ratio`` (2). Defaults to ``'tiny'``.
         mode (str): ``'dense'`` or ``'global'``, see above. Defaults to ``'dense'``.
+        injection_channels (int | Sequence[int], optional): Replaces the preset's SIM width
+            (``arch['injection_channels']``), e.g. 128 for Base as in the authors' Base
+            Cityscapes config. Defaults to None (the preset's: 128 / 192 / 256).
         out_indices (Sequence[int] | int, optional): Which candidate outputs to return (negative
             indices allowed, no duplicates). Defaults to ``None``: ``(1, 2, 3)`` for ``'dense'``,
             ``(4,)`` for ``'global'``.
@@ -585,6 +588,7 @@ class TopFormer(HybridBackbone):
                  mode: str = 'dense',
                  out_indices: Optional[Union[int, Sequence[int]]] = None,
                  in_channels: int = 3,
+                 injection_channels: Optional[Union[int, Sequence[int]]] = None,
                  token_pool_stride: int = 2,
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.1,
@@ -598,6 +602,9 @@ class TopFormer(HybridBackbone):
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
         self.arch = self.parse_arch(arch)
+        if injection_channels is not None:
+            self.arch['injection_channels'] = injection_channels
+            self._check_arch(self.arch)
         if mode not in self.modes:
             raise ValueError(f'mode must be one of {self.modes}, got {mode!r}: use "dense" for '
                              'segmentation/detection and "global" for classification.')

@@ -325,3 +325,19 @@ def test_onnx_export_at_non_divisible_sizes(mode, size, tmp_path):
     result = export_and_check(switch_to_deploy(model), torch.rand(1, 3, *size),
                               str(tmp_path / 'topformer.onnx'))
     assert result.max_error < 1e-4
+
+
+def test_injection_channels_override_the_preset_width():
+    """The authors' Base Cityscapes config narrows the SIMs to 128 channels
+    (``out_channels=[None, 128, 128, 128]``): each SIM is three 1x1 conv + BN pairs from the tap
+    width to the SIM width, so 128 instead of 256 saves 3 * (64 + 128 + 160 + 2 * 3) * 128."""
+    wide = TopFormer('base')
+    narrow = TopFormer('base', injection_channels=128)
+    assert wide.injection_channels == (256, 256, 256)
+    assert narrow.injection_channels == (128, 128, 128)
+    assert num_params(wide) - num_params(narrow) == 3 * (64 + 128 + 160 + 2 * 3) * 128
+    outs = narrow.eval()(torch.rand(1, 3, 64, 128))
+    assert [o.shape[1] for o in outs] == [128, 128, 128]
+    assert TopFormer('tiny', injection_channels=128).injection_channels == (128, 128, 128)
+    with pytest.raises(ValueError, match='one value per injected scale'):
+        TopFormer('base', injection_channels=[128, 128])
