@@ -40,10 +40,16 @@ mkdir -p "$(dirname "$WORK_DIR")"
 start=$(date +%s)
 DEVICE=$("$PYTHON" -c "import torch; print(f'the GPU {torch.cuda.get_device_name(0)}' if torch.cuda.is_available() else 'the CPU')")
 echo "[demo] training TopFormer-T for $ITERS iterations on $DEVICE (work dir: $WORK_DIR)"
+# The full log goes to $WORK_DIR.train.log; the screen gets MMEngine's progress lines (every
+# tenth of the run: --iters scales the log interval) with its ETA and the loss.
+progress() {
+  grep --line-buffered -E "Iter\(train\) \[" \
+    | sed -u -E 's/.*(Iter\(train\) \[ *[0-9]+\/[0-9]+\]).*(eta: [0-9:]+).*(  loss: [0-9.]+).*/[demo] \1  \2\3/' \
+    || true
+}
 "$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" --data-root "$ADE" --iters "$ITERS" \
-  --cfg-options "${CPU_SIZE[@]}" > "$WORK_DIR.train.log" 2>&1 \
+  --cfg-options "${CPU_SIZE[@]}" 2>&1 | tee "$WORK_DIR.train.log" | progress \
   || { tail -n 40 "$WORK_DIR.train.log"; echo "[demo] training failed, log: $WORK_DIR.train.log"; exit 1; }
-grep -E "Iter\(train\) \[ *[0-9]+/" "$WORK_DIR.train.log" | sed -n '1p;$p' | cut -c1-160
 
 echo "[demo] evaluating $WORK_DIR/iter_$ITERS.pth and drawing the predictions"
 "$PYTHON" tools/test.py "$CONFIG" "$WORK_DIR/iter_$ITERS.pth" --work-dir "$WORK_DIR/test" \
