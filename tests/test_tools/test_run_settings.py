@@ -204,3 +204,16 @@ def test_train_tool_resume_with_a_changed_lr_is_refused_before_training(tmp_path
         load_tool('train.py').main([config, '--resume'])
     assert (work_dir / 'iter_2.pth').read_bytes() == before
     assert not (work_dir / 'iter_4.pth').exists()
+
+
+def test_every_shipped_config_passes_the_start_up_checks():
+    """The checks refuse settings, never a shipped recipe."""
+    import glob
+
+    from mmhybrid.apis.short_run import check_loop_settings
+    configs = sorted(glob.glob(osp.join(REPO, 'configs', '*', '*.py')))
+    assert len(configs) > 50
+    for path in configs:
+        cfg = Config.fromfile(path)
+        check_loop_settings(cfg)
+        assert check_hook_settings(cfg, cfg.default_scope) is None, path
