@@ -228,9 +228,8 @@ def _build_official_weights() -> Dict[str, OfficialWeights]:
                           'topformer-t_8xb2-160k_ade20k-448x448.py',
                           'topformer-t_3rdparty_ade20k-448x448.pth', 'tiny', 448, '2x8', '32.5',
                           '1HsdinQHVKGzi8INJy29L48Ho1MmIeCZN', '1_Mvi1hyXXfBB4udkJlAiDA'),
-        # 4 GPUs x 8 images at 448x448 has no config of its own; the 8x2 config builds it.
         _topformer_ade20k('topformer-t_8xb4-160k_ade20k-448x448',
-                          'topformer-t_8xb2-160k_ade20k-448x448.py',
+                          'topformer-t_8xb4-160k_ade20k-448x448.py',
                           'topformer-t_8xb4_3rdparty_ade20k-448x448.pth', 'tiny', 448, '4x8',
                           '33.4', '1UW6kmt5oxssxHylGaZg5CByP7xcFrOcF', '1XU43DLbEDfer8ppA9B0GxQ'),
         _topformer_ade20k('topformer_t_ade20k', 'topformer_t_ade20k.py',

@@ -347,10 +347,7 @@ def test_metafiles_record_the_authors_urls_and_never_host_raw_files():
     (``mim download`` would fetch it as if it were an mmhybrid checkpoint)."""
     models = _metafile_models()
     for entry in ow.OFFICIAL_WEIGHTS.values():
-        if entry.name not in models:  # TopFormer-T 448x448 4x8 has no config of its own
-            assert entry.name == 'topformer-t_8xb4-160k_ade20k-448x448'
-            continue
-        model = models[entry.name]
+        model = models[entry.name]  # every name fetch_official.py lists is a metafile name
         assert model['Converted From'] == dict(Weights=entry.url, Code=entry.code), entry.name
         assert model['Config'] == entry.config
     raw_urls = {entry.url for entry in ow.OFFICIAL_WEIGHTS.values()}
