@@ -43,7 +43,8 @@ def test_list_models_patterns_and_tasks():
     topformer = apis.list_models('*topformer*')
     assert SEG_NAME in topformer and 'retinanet_topformer-b_fpn_1x_coco' in topformer
     assert apis.list_models('TOPFORMER_T_ADE') == [  # no wildcard: substring, any spelling
-        'topformer-t_8xb2-160k_ade20k-448x448', 'topformer-t_8xb4-160k_ade20k-512x512', SEG_NAME]
+        'topformer-t_8xb2-160k_ade20k-448x448', 'topformer-t_8xb4-160k_ade20k-448x448',
+        'topformer-t_8xb4-160k_ade20k-512x512', SEG_NAME]
     by_task = {task: set(apis.list_models(task=task))
                for task in ('classification', 'segmentation', 'detection')}
     assert set.union(*by_task.values()) == set(everything)
@@ -68,8 +69,8 @@ def test_one_naming_rule_hyphen_underscore_and_schedule_part():
     assert find('topformer-t_cityscapes')[1].name == 'topformer-t_8xb1-160k_cityscapes-512x1024'
     assert find('topformer-t_pascal-context-59')[1].name == \
         'topformer-t_8xb2-80k_pascal-context-59-480x480'
-    with pytest.raises(apis.model_index.UnknownModelError, match='names 3 models'):
-        find('topformer-t_8xb2_ade20k')  # 448 or 512 crops, or the 8xb4 alias: say which
+    with pytest.raises(apis.model_index.UnknownModelError, match='names 4 models'):
+        find('topformer-t_8xb2_ade20k')  # 448 or 512 crops, 8x2 or 8x4: say which
 
 
 def test_unknown_name_suggests_close_matches():
