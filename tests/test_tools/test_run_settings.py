@@ -206,6 +206,7 @@ def test_train_tool_resume_with_a_changed_lr_is_refused_before_training(tmp_path
     assert not (work_dir / 'iter_4.pth').exists()
 
 
+@pytest.mark.slow  # loads every config (about a minute on 2 cores)
 def test_every_shipped_config_passes_the_start_up_checks():
     """The checks refuse settings, never a shipped recipe."""
     import glob
