@@ -53,11 +53,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-from mmhybrid.apis.load_checks import (  # noqa: E402
-    check_load_from,
-    check_resume,
-    read_checkpoint,
-)
+from mmhybrid.apis.load_checks import check_load_from, check_resume  # noqa: E402
 from mmhybrid.apis.runner_setup import (  # noqa: E402
     build_runner,
     check_data,
@@ -83,7 +79,7 @@ from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
 from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
 from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
 from mmhybrid.utils.fileio import check_outputs, config_inputs  # noqa: E402
-from mmhybrid.utils.state_dict import check_checkpoint_fits  # noqa: E402
+from mmhybrid.utils.state_dict import check_checkpoint_fits, read_checkpoint  # noqa: E402
 
 
 def parse_args(argv=None):

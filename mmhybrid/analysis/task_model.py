@@ -368,17 +368,14 @@ def build_task_model(config: Union[str, Config],
 def _load_strictly(model: nn.Module, checkpoint: str) -> None:
     """Load a local or remote checkpoint into ``model``: every key and shape must match and
     every weight must be finite (errors name the file and the tensors)."""
-    from mmengine.runner import CheckpointLoader, load_state_dict
+    from mmengine.runner import load_state_dict
 
     from mmhybrid.utils.state_dict import (
         check_checkpoint_fits,
         checkpoint_state_dict,
-        load_checkpoint_file,
+        read_checkpoint,
     )
-    if '://' in checkpoint:
-        loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    else:
-        loaded = load_checkpoint_file(checkpoint)
+    loaded = read_checkpoint(checkpoint)
     check_checkpoint_fits(
         model, checkpoint, checkpoint=loaded,
         fix='Pass a checkpoint trained with this config (or converted with '

@@ -104,16 +104,6 @@ def _weights_hint(name: str, config: str = 'CONFIG') -> str:
     return generic
 
 
-def _read_checkpoint(source: str) -> dict:
-    """A local file (safe ``torch.load``) or a URL (MMEngine's loader, cached)."""
-    from mmhybrid.utils.state_dict import load_checkpoint_file
-
-    if re.match(r'^[a-z][a-z0-9+.-]*://', source):
-        from mmengine.runner import CheckpointLoader
-        return CheckpointLoader.load_checkpoint(source, map_location='cpu')
-    return load_checkpoint_file(source)
-
-
 def load_weights(model, source: str) -> dict:
     """Load ``source`` into ``model`` strictly (every key and shape must match).
 
@@ -129,9 +119,13 @@ def load_weights(model, source: str) -> dict:
     """
     from mmengine.runner import load_state_dict
 
-    from mmhybrid.utils.state_dict import check_checkpoint_fits, checkpoint_state_dict
+    from mmhybrid.utils.state_dict import (
+        check_checkpoint_fits,
+        checkpoint_state_dict,
+        read_checkpoint,
+    )
 
-    checkpoint = _read_checkpoint(source)
+    checkpoint = read_checkpoint(source)
     check_checkpoint_fits(
         model, source, checkpoint=checkpoint,
         fix='Pass a checkpoint trained with this config, or convert the authors\' weights with '

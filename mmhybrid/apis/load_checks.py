@@ -22,15 +22,14 @@ from mmengine.config import Config
 
 from mmhybrid.utils.state_dict import (
     check_checkpoint_fits,
-    check_finite_weights,
     checkpoint_state_dict,
     compare_state_dicts,
-    load_checkpoint_file,
+    read_checkpoint,
 )
 
 __all__ = [
     'RESUME_SECTIONS', 'ResumeConfigError', 'check_load_from', 'check_resume',
-    'config_differences', 'read_checkpoint'
+    'config_differences'
 ]
 
 #: The config sections whose changes alter what a resumed run trains.
@@ -45,16 +44,6 @@ _RESTORED_FROM_CHECKPOINT = ('optim_wrapper.optimizer.', 'param_scheduler')
 
 class ResumeConfigError(ValueError):
     """``--resume`` with a config that differs from the checkpoint's, or nothing left to do."""
-
-
-def read_checkpoint(path: str) -> Mapping:
-    """A local checkpoint (safe loading) or a remote one (MMEngine's loader)."""
-    if '://' in path:
-        from mmengine.runner import CheckpointLoader
-        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-        check_finite_weights(checkpoint_state_dict(checkpoint), path)
-        return checkpoint
-    return load_checkpoint_file(path)
 
 
 def check_load_from(model, cfg: Config) -> Optional[str]:

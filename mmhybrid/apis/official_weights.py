@@ -163,8 +163,8 @@ class NoReleasedWeights:
     @property
     def gpus(self) -> int:
         """The GPU count of the recipe, from the config name (``..._8xb256_in1k.py`` -> 8)."""
-        match = re.search(r'_(\d+)xb\d+_', osp.basename(self.config))
-        return int(match.group(1)) if match else 1
+        from mmhybrid.analysis.recipe import gpus_from_name
+        return gpus_from_name(self.config) or 1
 
     @property
     def train_command(self) -> str:

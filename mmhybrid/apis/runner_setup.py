@@ -17,7 +17,12 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from mmhybrid.utils.config import TASK_SCOPES, config_scope, replace_sync_bn
+from mmhybrid.utils.config import (
+    TASK_SCOPES,
+    config_scope,
+    evaluator_metrics,
+    replace_sync_bn,
+)
 
 
 def task_scope(cfg: Config) -> str:
@@ -235,8 +240,8 @@ def _evaluator_file_problems(cfg: Config, dataloader_keys) -> list:
             continue
         evaluator = cfg.get(f'{split}_evaluator', None)
         many = isinstance(evaluator, (list, tuple))
-        for index, metric in enumerate(evaluator if many else [evaluator]):
-            path = metric.get('ann_file') if isinstance(metric, dict) else None
+        for index, metric in enumerate(evaluator_metrics(evaluator)):
+            path = metric.get('ann_file')
             if isinstance(path, str) and path and '://' not in path and not osp.isfile(path):
                 key = f'{split}_evaluator' + (f'[{index}]' if many else '') + '.ann_file'
                 problems.append(DataProblem(split, key, (

@@ -23,6 +23,8 @@ from typing import Iterator, List, Optional, Sequence, Set, Tuple
 
 from mmengine.config import Config
 
+from mmhybrid.utils.config import evaluator_metrics
+
 __all__ = [
     'check_hook_arguments', 'check_hook_settings', 'check_save_best', 'evaluator_metric_names',
     'hook_arguments'
@@ -163,11 +165,8 @@ def evaluator_metric_names(evaluator) -> Tuple[List[str], List[str]]:
         tuple: the names, and the metric types whose names are not known here (their names
         are not included).
     """
-    metrics = evaluator.get('metrics', evaluator) if isinstance(evaluator, dict) and \
-        'type' not in evaluator else evaluator
-    metrics = metrics if isinstance(metrics, (list, tuple)) else [metrics]
     names, unknown = [], []
-    for metric in metrics:
+    for metric in evaluator_metrics(evaluator):
         produced = _metric_names(metric)
         metric_type = str(metric.get('type', '')).rsplit('.', 1)[-1]
         if produced is None:

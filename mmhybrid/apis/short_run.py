@@ -17,24 +17,17 @@ and log intervals), and a missed one surfaces as a raw error from MMEngine or to
   the fix.
 """
 import os.path as osp
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from mmengine.config import Config
 
 from mmhybrid.datasets.checks import DATALOADER_KEYS, iter_leaf_dataset_cfgs
+from mmhybrid.utils.config import evaluator_metrics
 
 __all__ = ['check_loop_settings', 'follow_data_root', 'shorten_schedule']
 
 #: Evaluator arguments that name input files (mmdet's CocoMetric, mmseg's CityscapesMetric).
 _EVALUATOR_FILE_KEYS = ('ann_file', 'seg_prefix')
-
-
-def _metrics(evaluator: Any) -> List[dict]:
-    if isinstance(evaluator, dict) and 'metrics' in evaluator and 'type' not in evaluator:
-        evaluator = evaluator['metrics']
-    if isinstance(evaluator, (list, tuple)):
-        return [metric for metric in evaluator if isinstance(metric, dict)]
-    return [evaluator] if isinstance(evaluator, dict) else []
 
 
 def _under(path: str, root: str) -> Optional[str]:
@@ -69,7 +62,7 @@ def follow_data_root(cfg: Config, data_root: str,
     evaluator_keys = [f'{key.split("_")[0]}_evaluator' for key in dataloader_keys
                       if key != 'train_dataloader']
     for evaluator_key in evaluator_keys:
-        for index, metric in enumerate(_metrics(cfg.get(evaluator_key, None))):
+        for index, metric in enumerate(evaluator_metrics(cfg.get(evaluator_key, None))):
             for file_key in _EVALUATOR_FILE_KEYS:
                 path = metric.get(file_key, None)
                 if not isinstance(path, str):

@@ -1,6 +1,6 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Rewrites of config trees shared by the tools, the analysis helpers and the tests."""
-from typing import Any
+from typing import Any, List
 
 #: Normalisation types that need a process group; on one CPU (or GPU) they become ``'BN'``.
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'NaiveSyncBN', 'TorchSyncBN')
@@ -58,3 +58,13 @@ def config_scope(cfg: Any, user: str = 'mmhybrid tools') -> str:
             f'{sorted(TASK_SCOPES)}. Inherit a runtime base such as '
             "'mmseg::_base_/default_runtime.py', or set default_scope explicitly.")
     return scope
+
+
+def evaluator_metrics(evaluator: Any) -> List[dict]:
+    """The metric configs of a ``val_evaluator``/``test_evaluator`` value: one metric dict, a
+    list of them, or an ``Evaluator`` dict holding ``metrics``."""
+    if isinstance(evaluator, dict) and 'metrics' in evaluator and 'type' not in evaluator:
+        evaluator = evaluator['metrics']
+    if isinstance(evaluator, (list, tuple)):
+        return [metric for metric in evaluator if isinstance(metric, dict)]
+    return [evaluator] if isinstance(evaluator, dict) else []

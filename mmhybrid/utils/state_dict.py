@@ -8,6 +8,7 @@ evaluation then reports a wrong number with exit code 0. These helpers compare a
 with a model before anything long starts and name the mismatch and the fix.
 """
 import os.path as osp
+import re
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
@@ -28,12 +29,21 @@ class NonFiniteCheckpointError(CheckpointMismatchError):
 
 
 def non_finite_tensors(tensors: Mapping[str, torch.Tensor]) -> List[str]:
-    """Names of the floating-point tensors in ``tensors`` holding a NaN or an infinity."""
-    return [
-        name for name, value in tensors.items()
-        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex())
-        and not bool(torch.isfinite(value).all())
-    ]
+    """Names of the floating-point tensors in ``tensors`` holding a NaN or an infinity.
+
+    One flag per tensor is computed on the tensor's device and the flags are read back once per
+    device (the divergence guard calls this every iteration: a read-back per tensor would
+    synchronise a GPU hundreds of times).
+    """
+    by_device: Dict[torch.device, List[Tuple[str, torch.Tensor]]] = {}
+    for name, value in tensors.items():
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
+            by_device.setdefault(value.device, []).append((name, value))
+    bad = set()
+    for group in by_device.values():
+        finite = torch.stack([torch.isfinite(value).all() for _, value in group]).tolist()
+        bad.update(name for (name, _), ok in zip(group, finite) if not ok)
+    return [name for name in tensors if name in bad]
 
 
 def describe_non_finite(names: List[str], total: int, limit: int = 6) -> str:
@@ -158,6 +168,21 @@ def load_checkpoint_file(path: str) -> dict:
         raise CheckpointMismatchError(
             f'Checkpoint {path} holds a {type(checkpoint).__name__}, not a dict of tensors.')
     check_finite_weights(checkpoint_state_dict(checkpoint), path)
+    return checkpoint
+
+
+def read_checkpoint(source: str) -> Mapping:
+    """A checkpoint from a local path (:func:`load_checkpoint_file`: safe loading, errors that
+    name the file) or a URL (MMEngine's loader, cached); its weights must be finite.
+
+    Raises:
+        NonFiniteCheckpointError: the weights hold NaN or inf (named).
+    """
+    if not re.match(r'^[a-z][a-z0-9+.-]*://', source):
+        return load_checkpoint_file(source)
+    from mmengine.runner import CheckpointLoader
+    checkpoint = CheckpointLoader.load_checkpoint(source, map_location='cpu')
+    check_finite_weights(checkpoint_state_dict(checkpoint), source)
     return checkpoint
 
 
