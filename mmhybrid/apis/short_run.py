@@ -13,8 +13,8 @@ and log intervals), and a missed one surfaces as a raw error from MMEngine or to
   validation, checkpoint and log intervals, so that each still happens inside the run.
 * :func:`check_loop_settings` refuses, before the runner starts, the settings MMEngine or torch
   would refuse later (``persistent_workers`` or ``prefetch_factor`` without workers, a
-  scheduler that ends before it begins or starts after training ends), naming the key and
-  the fix.
+  scheduler that ends before it begins or starts after training ends) and the one MMEngine
+  accepts but never finishes (a warm-up one step long), naming the key and the fix.
 """
 import os.path as osp
 from typing import List, Optional
@@ -88,6 +88,24 @@ def _schedulers(cfg: Config) -> List[dict]:
     return [s for s in schedulers or [] if isinstance(s, dict)]
 
 
+#: Schedulers that start from a factor and reach the base value only at their last step.
+#: MMEngine steps a scheduler only while ``begin <= step < end``, so one that spans a single
+#: step (``end == begin + 1``) never leaves its start: a ``LinearLR`` warm-up of one iteration
+#: keeps the learning rate at ``start_factor`` times its value for the whole run.
+_START_FACTOR_SCHEDULERS = ('LinearLR', 'ConstantLR', 'LinearMomentum', 'ConstantMomentum',
+                            'LinearParamScheduler', 'ConstantParamScheduler')
+#: The shortest span that such a scheduler completes.
+_MIN_SPAN = 2
+
+
+def _freezes_at_its_start(scheduler: dict) -> bool:
+    """A start-factor scheduler one step long (:data:`_START_FACTOR_SCHEDULERS`)."""
+    end = scheduler.get('end', float('inf'))
+    return (str(scheduler.get('type', '')).rsplit('.', 1)[-1] in _START_FACTOR_SCHEDULERS
+            and not scheduler.get('convert_to_iter_based', False)
+            and isinstance(end, (int, float)) and end - scheduler.get('begin', 0) == 1)
+
+
 def _scaled(value, ratio: float, minimum: int = 0) -> int:
     return max(minimum, int(round(value * ratio)))
 
@@ -98,7 +116,8 @@ def shorten_schedule(cfg: Config, iters: Optional[int] = None,
     (epoch-based ones) long, in place, scaling what depends on the length.
 
     Schedulers counted in the loop's unit are scaled by ``new / old`` length (``begin``,
-    ``end``, ``milestones``, ``T_max``; a warm-up keeps at least one step); schedulers in the
+    ``end``, ``milestones``, ``T_max``; a scheduler keeps at least the two steps a warm-up needs
+    to reach its base value); schedulers in the
     other unit (mmdet's iteration warm-up of epoch-based configs) are kept. The validation and
     checkpoint intervals are capped at the new length and the log interval at a tenth of it.
 
@@ -140,7 +159,7 @@ def shorten_schedule(cfg: Config, iters: Optional[int] = None,
             changes.append(f'{key}.begin: {begin} -> {scheduler["begin"]}')
         end = scheduler.get('end', None)
         if isinstance(end, (int, float)) and end < float('inf'):
-            scheduler['end'] = max(_scaled(end, ratio), scheduler.get('begin', 0) + 1)
+            scheduler['end'] = max(_scaled(end, ratio), scheduler.get('begin', 0) + _MIN_SPAN)
             changes.append(f'{key}.end: {end} -> {scheduler["end"]}')
         if scheduler.get('milestones'):
             old = list(scheduler['milestones'])
@@ -196,6 +215,12 @@ def check_loop_settings(cfg: Config) -> None:
                              f'end={end} (MMEngine refuses it when the scheduler is built). '
                              'Fix begin/end, or shorten the run with --iters/--epochs, which '
                              'scales them together.')
+        if _freezes_at_its_start(scheduler):
+            raise ValueError(
+                f'{key} ({scheduler.get("type")}) spans one {unit} (begin={begin}, end={end}): '
+                'MMEngine steps a scheduler only before its end, so it never leaves its start '
+                'factor and the value stays scaled by it for the whole run. Set '
+                f'end >= {begin + _MIN_SPAN}, or remove the scheduler.')
         if isinstance(length, int) and bool(scheduler.get('by_epoch', True)) == by_epoch \
                 and begin >= length:
             raise ValueError(f'{key} ({scheduler.get("type")}) begins at {unit} {begin}, '

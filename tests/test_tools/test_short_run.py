@@ -37,6 +37,40 @@ def test_iterations_scale_warm_up_schedule_and_intervals():
     check_loop_settings(cfg)
 
 
+def _learning_rates(cfg, iters):
+    """The learning rate of each of ``iters`` iterations under the config's schedulers, as
+    MMEngine's ``ParamSchedulerHook`` steps them."""
+    import torch
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    wrapper = OptimWrapper(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr))
+    schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper))
+                  for s in cfg.param_scheduler]
+    rates = []
+    for _ in range(iters):
+        rates.append(wrapper.get_lr()['lr'][0])
+        wrapper.step()
+        for scheduler in schedulers:
+            scheduler.step()
+    return base_lr, rates
+
+
+@pytest.mark.parametrize('iters', [20, 400])
+def test_a_short_run_warms_up_to_the_base_learning_rate(iters):
+    """A warm-up scaled to a single iteration never ended (MMEngine steps a scheduler only
+    before its end): a 20-iteration run trained at 1e-6 times the learning rate throughout."""
+    cfg = Config.fromfile(SEGMENTER)
+    shorten_schedule(cfg, iters=iters)
+    check_loop_settings(cfg)
+    base_lr, rates = _learning_rates(cfg, iters)
+    warm_up_end = cfg.param_scheduler[0].end
+    assert warm_up_end == max(2, round(1500 * iters / 160000))  # 2 for 20 iterations, 4 for 400
+    assert rates[0] < 1e-3 * base_lr  # the warm-up starts at start_factor=1e-6
+    assert rates[warm_up_end] > 0.8 * base_lr  # ... and ends at the poly schedule's value
+
+
 def test_epochs_scale_milestones_and_keep_the_iteration_warm_up():
     cfg = Config.fromfile(DETECTOR)
     shorten_schedule(cfg, epochs=3)
@@ -79,6 +113,8 @@ def test_data_root_of_the_test_split_only():
      'train_dataloader.persistent_workers=True needs worker processes'),
     ({'param_scheduler.1.end': 300}, r'param_scheduler\[1\] \(PolyLR\): begin=1500'),
     ({'train_cfg.max_iters': 1000}, r'param_scheduler\[1\] \(PolyLR\) begins at iteration 1500'),
+    ({'param_scheduler.0.end': 1}, r'param_scheduler\[0\] \(LinearLR\) spans one iteration '
+     r'\(begin=0, end=1\).*never leaves its start factor.*end >= 2'),
 ])
 def test_settings_torch_and_mmengine_refuse_later_are_refused_now(options, message):
     cfg = Config.fromfile(SEGMENTER)
