@@ -1,6 +1,7 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Rewrites of config trees shared by the tools, the analysis helpers and the tests."""
-from typing import Any, List
+import contextlib
+from typing import Any, Iterator, List
 
 #: Normalisation types that need a process group; on one CPU (or GPU) they become ``'BN'``.
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'NaiveSyncBN', 'TorchSyncBN')
@@ -68,3 +69,31 @@ def evaluator_metrics(evaluator: Any) -> List[dict]:
     if isinstance(evaluator, (list, tuple)):
         return [metric for metric in evaluator if isinstance(metric, dict)]
     return [evaluator] if isinstance(evaluator, dict) else []
+
+
+@contextlib.contextmanager
+def interrupts_stay_interrupts() -> Iterator[None]:
+    """Let a Ctrl-C inside the block end the program as a ``KeyboardInterrupt``.
+
+    MMEngine formats the config with yapf (``Config.pretty_text``) when the runner starts and
+    into every checkpoint, under a bare ``except:`` that turns an interrupt arriving there into
+    ``SyntaxError: Failed to format the config file`` followed by the whole config. The
+    interrupt is raised again instead; every other error passes unchanged.
+
+    Example:
+        >>> try:
+        ...     with interrupts_stay_interrupts():
+        ...         try:
+        ...             raise KeyboardInterrupt
+        ...         except BaseException:
+        ...             raise SyntaxError('Failed to format the config file')
+        ... except KeyboardInterrupt:
+        ...     print('interrupted')
+        interrupted
+    """
+    try:
+        yield
+    except SyntaxError as error:
+        if isinstance(error.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise

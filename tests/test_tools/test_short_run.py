@@ -8,6 +8,7 @@ and ``persistent_workers`` without workers with torch's ``persistent_workers opt
 num_workers > 0``; overriding ``data_root`` left COCO's ``ann_file`` behind.
 """
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -135,9 +136,40 @@ def test_train_tool_short_run_of_the_real_config(tmp_path):
          '--work-dir', str(work_dir), '--cfg-options', 'model.backbone.init_cfg=None'],
         cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    short_run = [line for line in proc.stdout.splitlines() if line.startswith('short run:')]
-    assert len(short_run) == 1 and 'train_cfg.max_iters: 160000 -> 2' in short_run[0]
+    lines = proc.stdout.splitlines()
+    short_run = [line for line in lines if line.startswith('short run:')]
+    assert len(short_run) == 2 and 'train_cfg.max_iters: 160000 -> 2' in short_run[0]
     assert f'train_dataloader.dataset.data_root: data/ade/ADEChallengeData2016 -> {ade_root}' \
         in short_run[0]
     assert (work_dir / 'iter_2.pth').is_file()
     assert any('mIoU' in record for record in read_scalars(work_dir))
+    # A screenful on the terminal (it was ~640 lines: environment, config, hooks, a 150-class
+    # table), every line in the log file it names, and no library deprecation chatter.
+    log_file = short_run[1].rsplit(' ', 1)[-1]
+    assert osp.dirname(osp.dirname(log_file)) == str(work_dir)
+    with open(log_file) as file:
+        log = file.read()
+    assert 'Config:' in log and 'per class results' in log and log.count('\n') > 500
+    assert len(lines) < 25, proc.stdout
+    assert any(re.search(r'Iter\(train\) \[2/2\].*loss: \d', line) for line in lines)
+    assert any(re.search(r'Iter\(val\) \[2/2\].*mIoU: \d', line) for line in lines)
+    assert not [line for line in lines if 'WARNING' in line or 'ERROR' in line]
+
+
+def test_the_short_run_console_keeps_progress_errors_and_actionable_warnings():
+    import logging
+
+    from mmhybrid.engine.console import LIBRARY_NOISE, ShortRunConsoleFilter
+
+    def passes(level, message):
+        return ShortRunConsoleFilter().filter(
+            logging.LogRecord('mmengine', level, __file__, 1, message, None, None))
+
+    assert passes(logging.INFO, 'Iter(train) [ 2/20]  lr: 1e-4  loss: 2.5')
+    assert passes(logging.INFO, 'Epoch(val) [3][10/10]    accuracy/top1: 41.0')
+    assert passes(logging.INFO, 'Saving checkpoint at 20 iterations')
+    assert not passes(logging.INFO, 'Config:\nmodel = dict(...)')
+    assert not passes(logging.INFO, 'per class results:')
+    assert passes(logging.WARNING, 'The model and loaded state dict do not match exactly')
+    assert passes(logging.ERROR, 'The testing results of the whole dataset is empty.')
+    assert all(not passes(logging.WARNING, noise + ' ...') for noise in LIBRARY_NOISE)
