@@ -1,13 +1,7 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """mmhybrid: hybrid CNN-Transformer backbones (EdgeViT, TRT-ViT, TransCNN/HAT-Net, TopFormer)
 for MMDetection 3.x, MMSegmentation 1.x and MMPretrain 1.x."""
-from .utils import allow_mmengine_checkpoints
 from .version import __version__, version_info
-
-# Process-wide, on purpose: safe ``torch.load`` of MMEngine runner checkpoints on torch >= 2.6
-# (allow-listed types, and HistoryBuffer.__getstate__ replaced). Documented in one place:
-# "What importing mmhybrid changes in MMEngine" in mmhybrid/utils/checkpoint.py.
-allow_mmengine_checkpoints()
 
 
 def _register_model_index() -> None:

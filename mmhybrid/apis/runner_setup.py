@@ -17,6 +17,7 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
+from mmhybrid.utils.checkpoint import allow_mmengine_checkpoints
 from mmhybrid.utils.config import (
     TASK_SCOPES,
     config_scope,
@@ -317,10 +318,16 @@ def suggest_registered_name(error: KeyError) -> Optional[str]:
 
 def build_runner(cfg: Config):
     """``Runner.from_cfg`` (or the config's ``runner_type``), with a suggestion for a
-    misspelt ``type=``."""
+    misspelt ``type=``.
+
+    Calls :func:`~mmhybrid.utils.checkpoint.allow_mmengine_checkpoints` first: the runner's
+    checkpoints are then written so that they load safely, and ``Runner.resume`` /
+    ``load_checkpoint`` (``torch.load`` with torch's safe default) can read them back.
+    """
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    allow_mmengine_checkpoints()
     try:
         return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     except KeyError as error:

@@ -37,6 +37,7 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 
 from mmhybrid.registry import HOOKS
+from mmhybrid.utils.checkpoint import allow_mmengine_checkpoints
 from mmhybrid.utils.fileio import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_bytes
 from mmhybrid.utils.state_dict import describe_non_finite
 from .divergence_guard import DivergenceError, non_finite_model_tensors
@@ -102,10 +103,14 @@ class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` that writes atomically and prunes only after a complete save.
 
     Accepts every argument of :class:`mmengine.hooks.CheckpointHook`. Without ``backend_args``
-    (local work dirs) it writes through :class:`AtomicLocalBackend`.
+    (local work dirs) it writes through :class:`AtomicLocalBackend`. Building it calls
+    :func:`~mmhybrid.utils.checkpoint.allow_mmengine_checkpoints` (before the runner resumes
+    or saves anything): its checkpoints hold the message hub's ``HistoryBuffer`` objects and load
+    with ``torch.load(path, weights_only=True)``.
     """
 
     def __init__(self, *args, backend_args: Optional[dict] = None, **kwargs):
+        allow_mmengine_checkpoints()
         if backend_args is None and kwargs.get('file_client_args') is None:
             backend_args = dict(backend=ATOMIC_BACKEND)
         super().__init__(*args, backend_args=backend_args, **kwargs)

@@ -11,39 +11,60 @@ is still refused.
 
 What importing mmhybrid changes in MMEngine
 -------------------------------------------
-``import mmhybrid`` calls :func:`allow_mmengine_checkpoints` once, which changes two things for
-the whole process (both idempotent, nothing else in MMEngine is touched):
+Nothing. ``import mmhybrid`` (and ``import mmhybrid.models``) only registers the project's
+modules into its registries; MMEngine's classes and torch's allow-list are left as they are
+(``tests/test_import_side_effects.py``). The two process-wide changes that runner checkpoints
+need are made explicitly, by the code that reads or writes such a checkpoint:
 
-1. :func:`torch.serialization.add_safe_globals` gets ``HistoryBuffer`` and the numpy types of
-   :func:`_mmengine_checkpoint_globals`.
-2. :func:`patch_history_buffer_pickling` replaces ``HistoryBuffer.__getstate__``. MMEngine's own
-   version pickles the class-level table of statistics functions (``min``, ``max``, ``mean``,
-   ``current``), which pickle stores as ``getattr(HistoryBuffer, 'min')``; allow-listing
-   ``getattr`` would defeat safe loading. The replacement leaves those four built-in functions
-   out of the pickle (every ``HistoryBuffer`` re-registers them when it is built or unpickled);
-   custom statistics registered with ``HistoryBuffer.register_statistics`` are still pickled.
-   :func:`restore_history_buffer_pickling` puts MMEngine's version back.
+1. :func:`allow_mmengine_checkpoint_types` adds ``HistoryBuffer`` and the numpy types of
+   :func:`_mmengine_checkpoint_globals` to :func:`torch.serialization.add_safe_globals`. Every
+   mmhybrid function that reads a checkpoint calls it first:
+   :func:`mmhybrid.utils.state_dict.load_checkpoint_file` and
+   :func:`~mmhybrid.utils.state_dict.read_checkpoint` (``tools/test.py``, ``tools/train.py``'s
+   ``load_from``/``--resume`` checks, :func:`mmhybrid.apis.get_model`, the task-model builder),
+   ``init_cfg=dict(type='Pretrained')`` of the backbones
+   (:func:`mmhybrid.models.backbones.base_backbone.load_pretrained`) and the converters'
+   :func:`mmhybrid.utils.converters.load_source_checkpoint`.
+2. :func:`allow_mmengine_checkpoints` does that and :func:`patch_history_buffer_pickling`,
+   which replaces ``HistoryBuffer.__getstate__``. MMEngine's own version pickles the
+   class-level table of statistics functions (``min``, ``max``, ``mean``, ``current``), which
+   pickle stores as ``getattr(HistoryBuffer, 'min')``; allow-listing ``getattr`` would defeat
+   safe loading. The replacement leaves those four built-in functions out of the pickle (every
+   ``HistoryBuffer`` re-registers them when it is built or unpickled); custom statistics
+   registered with ``HistoryBuffer.register_statistics`` are still pickled.
+   :func:`restore_history_buffer_pickling` puts MMEngine's version back. It is called where
+   runner checkpoints are written or resumed from:
+   :func:`mmhybrid.apis.runner_setup.build_runner` (the runner of ``tools/train.py`` and
+   ``tools/test.py``, whose ``Runner.resume``/``load_checkpoint`` read them) and
+   :class:`mmhybrid.engine.AtomicCheckpointHook` when it is built (a config that selects the
+   hook under another launcher).
+
+Both are idempotent and cheap (a few membership tests once done), so they are called on every
+read; both act on the whole process once called, nothing else in MMEngine is touched.
 
 So, with torch >= 2.6:
 
-- checkpoints written by a process that imported mmhybrid (``tools/train.py``, any config with
-  ``mmhybrid.*`` types) load with ``torch.load(path, weights_only=True)``;
-- checkpoints written by a plain MMEngine 0.10.7 run (no mmhybrid imported) hold that
+- checkpoints written by ``tools/train.py`` (or any runner with ``AtomicCheckpointHook``) load
+  with ``torch.load(path, weights_only=True)`` in a process that called
+  :func:`allow_mmengine_checkpoint_types` (or any mmhybrid function that reads checkpoints);
+- checkpoints written by a plain MMEngine 0.10.7 run (no mmhybrid runner set-up) hold that
   ``getattr`` and are refused by safe loading, with an error naming ``builtins.getattr``
   (:func:`unsafe_load_hint` turns it into the sentence below). They still load with
   ``torch.load(path, weights_only=False)``, which runs arbitrary pickled code: for trusted files
   only.
 """
+import functools
 import importlib
 import os.path as osp
 import zipfile
-from typing import List, Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 
 
-def _mmengine_checkpoint_globals() -> List[object]:
+@functools.lru_cache(maxsize=None)
+def _mmengine_checkpoint_globals() -> Tuple[object, ...]:
     from mmengine.logging.history_buffer import HistoryBuffer
 
     # numpy 2 renamed ``numpy.core`` to ``numpy._core``.
@@ -63,7 +84,7 @@ def _mmengine_checkpoint_globals() -> List[object]:
         globals_ += [
             getattr(dtypes, name) for name in dir(dtypes) if name.endswith('DType')
         ]
-    return globals_
+    return tuple(globals_)
 
 
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
@@ -109,20 +130,41 @@ def history_buffer_pickling_patched() -> bool:
     return HistoryBuffer.__getstate__ is _history_buffer_getstate
 
 
-def allow_mmengine_checkpoints() -> bool:
-    """Allow-list the types MMEngine runner checkpoints contain for safe ``torch.load`` and
-    :func:`patch_history_buffer_pickling` (see "What importing mmhybrid changes in MMEngine" in
-    the module docstring; ``import mmhybrid`` calls this).
+def allow_mmengine_checkpoint_types() -> bool:
+    """Allow-list the types MMEngine runner checkpoints contain (``HistoryBuffer``, numpy arrays,
+    dtypes and scalars) for safe ``torch.load``: step 1 of "What importing mmhybrid changes in
+    MMEngine" in the module docstring. Called by every mmhybrid function that reads a checkpoint.
 
-    Idempotent. Returns ``False`` (doing nothing) on torch versions without
+    Idempotent and cheap: only the types missing from torch's list are added (so it also
+    repairs a list cleared with ``torch.serialization.clear_safe_globals``). Returns ``False``
+    (doing nothing) on torch versions without ``torch.serialization.add_safe_globals``
+    (torch < 2.4), where loading was never restricted by default.
+    """
+    serialization = torch.serialization
+    add_safe_globals = getattr(serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:
+        return False
+    present = serialization.get_safe_globals()
+    missing = [g for g in _mmengine_checkpoint_globals() if g not in present]
+    if missing:
+        add_safe_globals(missing)
+    return True
+
+
+def allow_mmengine_checkpoints() -> bool:
+    """Let this process write runner checkpoints that load safely and read them back:
+    :func:`allow_mmengine_checkpoint_types` and :func:`patch_history_buffer_pickling` (steps 1
+    and 2 of "What importing mmhybrid changes in MMEngine" in the module docstring). Called by
+    :func:`mmhybrid.apis.runner_setup.build_runner` and
+    :class:`mmhybrid.engine.AtomicCheckpointHook`.
+
+    Idempotent and cheap. Returns ``False`` (doing nothing) on torch versions without
     ``torch.serialization.add_safe_globals`` (torch < 2.4), where loading was never restricted
     by default.
     """
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is None:
+    if not allow_mmengine_checkpoint_types():
         return False
     patch_history_buffer_pickling()
-    add_safe_globals(_mmengine_checkpoint_globals())
     return True
 
 
@@ -133,10 +175,11 @@ def unsafe_load_hint(exc: BaseException) -> Optional[str]:
     if 'getattr' not in message or 'Weights only load failed' not in message and \
             'weights_only' not in message:
         return None
-    return ('it was written by MMEngine without mmhybrid imported (its HistoryBuffer pickles '
-            'builtins.getattr, which safe loading refuses). If you trust the file, load it with '
-            '`torch.load(path, weights_only=False)`; checkpoints written after `import mmhybrid` '
-            'load safely.')
+    return ('it was written by MMEngine without mmhybrid\'s runner set-up (its HistoryBuffer '
+            'pickles builtins.getattr, which safe loading refuses). If you trust the file, load '
+            'it with '
+            '`torch.load(path, weights_only=False)`; checkpoints written by mmhybrid\'s runner '
+            '(tools/train.py) load safely.')
 
 
 def checkpoint_problem(path: str) -> Optional[str]:

@@ -15,6 +15,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from .checkpoint import allow_mmengine_checkpoint_types
 from .state_dict import check_finite_weights
 
 #: What :func:`run_converter_cli` reports as ``error: ...`` (anything else is a bug: traceback).
@@ -76,6 +77,7 @@ def load_source_checkpoint(path: str, allow_pickle: bool = False) -> dict:
     if size == 0:
         raise CheckpointLoadError(f'The source checkpoint {path} is empty (0 bytes): the '
                                   'download or copy probably failed; fetch it again.')
+    allow_mmengine_checkpoint_types()  # the source may be an MMEngine runner checkpoint
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=not allow_pickle)
     except (OSError, MemoryError):

@@ -14,7 +14,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .checkpoint import checkpoint_problem, unsafe_load_hint
+from .checkpoint import allow_mmengine_checkpoint_types, checkpoint_problem, unsafe_load_hint
 
 #: BatchNorm counters that MMEngine (and torch before 1.x checkpoints) tolerate when missing.
 _TOLERATED_MISSING_SUFFIX = 'num_batches_tracked'
@@ -146,7 +146,9 @@ def checkpoint_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
 
 
 def load_checkpoint_file(path: str) -> dict:
-    """``torch.load`` on CPU with safe loading; errors name the file and what is wrong.
+    """``torch.load`` on CPU with safe loading (MMEngine's runner-checkpoint types allowed:
+    :func:`~mmhybrid.utils.checkpoint.allow_mmengine_checkpoint_types`); errors name the file
+    and what is wrong.
 
     Raises:
         NonFiniteCheckpointError: the weights hold NaN or inf (named).
@@ -155,6 +157,7 @@ def load_checkpoint_file(path: str) -> dict:
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint {path} does not exist.')
     size = osp.getsize(path)
+    allow_mmengine_checkpoint_types()
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as exc:
@@ -181,6 +184,7 @@ def read_checkpoint(source: str) -> Mapping:
     if not re.match(r'^[a-z][a-z0-9+.-]*://', source):
         return load_checkpoint_file(source)
     from mmengine.runner import CheckpointLoader
+    allow_mmengine_checkpoint_types()  # MMEngine's loader uses torch.load's default (safe)
     checkpoint = CheckpointLoader.load_checkpoint(source, map_location='cpu')
     check_finite_weights(checkpoint_state_dict(checkpoint), source)
     return checkpoint

@@ -17,6 +17,7 @@ from helpers import read_scalars
 from smoke import make_smoke_config
 
 from mmhybrid.testing import make_ade20k
+from mmhybrid.utils.state_dict import load_checkpoint_file
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'topformer', 'topformer_t_ade20k.py')
@@ -68,7 +69,7 @@ def test_kill_and_resume_continues_iteration_lr_and_optimizer(tmp_path, ade_root
     proc.wait()
     resumed_from = last.read_text().strip()
     start_iter = int(osp.basename(resumed_from)[len('iter_'):-len('.pth')])
-    stopped = torch.load(resumed_from, map_location='cpu')  # safe (weights_only) loading
+    stopped = load_checkpoint_file(resumed_from)  # safe (weights_only) loading
     assert stopped['meta']['iter'] == start_iter
 
     # Run 2: resume from the work dir and train four more iterations (a changed schedule, so
@@ -78,7 +79,7 @@ def test_kill_and_resume_continues_iteration_lr_and_optimizer(tmp_path, ade_root
                  f'train_cfg.max_iters={end_iter}')
     assert f'train_cfg.max_iters: 1000 -> {end_iter}' in proc.stdout
     assert 'taking over the lock of a run that ended without releasing it' in proc.stdout
-    final = torch.load(str(work_dir / f'iter_{end_iter}.pth'), map_location='cpu')
+    final = load_checkpoint_file(str(work_dir / f'iter_{end_iter}.pth'))
     assert final['meta']['iter'] == end_iter
     # AdamW counts its steps per parameter: it went on from the stopped state, not from zero.
     steps = {float(s['step']) for s in final['optimizer']['state'].values()}
@@ -117,7 +118,7 @@ def test_distributed_training_two_cpu_processes(tmp_path, ade_root):
     assert proc.returncode == 0, output[-4000:]
     assert 'Distributed training: True' in output
     assert (work_dir / 'iter_3.pth').exists()
-    ckpt = torch.load(str(work_dir / 'iter_3.pth'), map_location='cpu')
+    ckpt = load_checkpoint_file(str(work_dir / 'iter_3.pth'))
     # DDP wraps the model; its checkpoint must still hold plain (unprefixed) keys.
     assert not any(k.startswith('module.') for k in ckpt['state_dict'])
     logs = [r for r in read_scalars(work_dir)]

@@ -12,6 +12,7 @@ from mmengine.model.weight_init import PretrainedInit
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
+from mmhybrid.utils.checkpoint import allow_mmengine_checkpoint_types
 from mmhybrid.utils.state_dict import (
     CheckpointMismatchError,
     check_finite_weights,
@@ -39,6 +40,7 @@ def load_pretrained(module: nn.Module, init_cfg: Mapping) -> None:
 
     path, prefix = init_cfg['checkpoint'], init_cfg.get('prefix')
     strict = init_cfg.get('strict', True)
+    allow_mmengine_checkpoint_types()  # MMEngine's loader uses torch.load's default (safe)
     state = checkpoint_state_dict(
         _load_checkpoint(path, map_location=init_cfg.get('map_location', 'cpu')))
     check_finite_weights(state, path)
