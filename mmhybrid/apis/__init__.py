@@ -7,8 +7,10 @@
 >>> list_models('*ade20k*', task='segmentation')[:2]
 ['fpn_edgevit-s_4xb4-80k_ade20k-512x512', 'fpn_edgevit-xs_4xb4-80k_ade20k-512x512']
 
-Importing :mod:`mmhybrid` also registers the classification models into MMPretrain's model hub
-(lazily: when MMPretrain gets imported), so ``mmpretrain.get_model(name)`` knows them.
+Importing :mod:`mmhybrid.apis` (not plain ``import mmhybrid``) registers the classification
+models into MMPretrain's model hub with :func:`register_into_mmpretrain_lazily`: at once if
+MMPretrain's hub is already imported, else when it gets imported, so that
+``mmpretrain.get_model(name)`` knows them without this import costing MMPretrain's import.
 """
 from .inference import FETCH_COMMAND, Inferencer, get_model, inference_model, load_weights
 from .model_index import (
@@ -20,6 +22,19 @@ from .model_index import (
     register_into_mmpretrain_lazily,
     resolve_model,
 )
+
+
+def _register_model_index() -> None:
+    """The explicit hub registration of this package (see the module docstring). A broken
+    index must not break ``import mmhybrid.apis``: failures are warnings."""
+    try:
+        register_into_mmpretrain_lazily()
+    except Exception as exc:  # noqa: BLE001
+        import warnings
+        warnings.warn(f'mmhybrid: models not registered into mmpretrain by name: {exc}')
+
+
+_register_model_index()
 
 __all__ = [
     'FETCH_COMMAND', 'Inferencer', 'get_model', 'inference_model', 'load_weights',

@@ -15,10 +15,13 @@ module
   ``ImageClassificationInferencer`` know them by name. Segmentation and detection entries stay
   out of that hub: MMPretrain would build them in its own scope and fail.
 
-The hub registration must not make ``import mmhybrid`` import MMPretrain (about 2 s more):
+The hub registration is an explicit call, made by ``import mmhybrid.apis`` (never by plain
+``import mmhybrid`` or ``import mmhybrid.models``), and it must not make ``import mmhybrid.apis``
+import MMPretrain (several seconds more for every tool, whatever the task):
 :func:`register_into_mmpretrain_lazily` registers at once if ``mmpretrain.apis.model`` is
-already imported, and otherwise installs an import hook that registers right after that module
-is executed, whenever (and if ever) something imports it. Nothing here imports torch.
+already imported, and otherwise installs an import hook (``sys.meta_path``) that registers right
+after that module is executed, whenever (and if ever) something imports it. MMPretrain offers no
+other way to learn of a model index (its hub reads only its own). Nothing here imports torch.
 """
 import difflib
 import fnmatch
@@ -352,7 +355,8 @@ def register_into_mmpretrain_lazily() -> None:
     """Make MMPretrain's by-name functions see our classification models, without importing it.
 
     Registers now when ``mmpretrain.apis.model`` is already imported; otherwise installs (once)
-    an import hook that registers right after that module runs. Failures are warnings.
+    an import hook in ``sys.meta_path`` that registers right after that module runs. Failures
+    are warnings. ``import mmhybrid.apis`` calls this; nothing else in mmhybrid does.
     """
     module = sys.modules.get(_MMPRETRAIN_MODEL_MODULE)
     if module is not None and hasattr(module, 'ModelHub'):

@@ -128,8 +128,10 @@ def test_register_into_a_fresh_hub_keeps_other_tasks_and_names_out():
         assert 'Image Classification' in [result.task for result in metainfo.results]
 
 
-def test_import_mmhybrid_does_not_import_mmpretrain_but_registers_later():
-    script = ('import sys, mmhybrid\n'
+def test_import_mmhybrid_apis_does_not_import_mmpretrain_but_registers_later():
+    """The hub registration is made by ``import mmhybrid.apis`` (plain ``import mmhybrid``
+    makes none: tests/test_import_side_effects.py)."""
+    script = ('import sys, mmhybrid.apis\n'
               'assert "mmpretrain" not in sys.modules\n'
               'import mmpretrain\n'
               'print(mmpretrain.list_models("topformer-t"))\n')
