@@ -33,36 +33,9 @@ import os.path as osp
 import shutil
 import sys
 
-from mmengine.config import Config
-from mmengine.evaluator import DumpResults
-from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
-
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-from mmhybrid.apis.runner_setup import (  # noqa: E402
-    TEST_DATALOADERS,
-    build_runner,
-    check_runner_model,
-    default_work_dir,
-    enable_visualization,
-    prepare_data_checks,
-    setup_cpu_distributed,
-    task_scope,
-)
-from mmhybrid.apis.short_run import follow_data_root  # noqa: E402
-from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
-from mmhybrid.utils.fileio import (  # noqa: E402
-    atomic_output,
-    check_outputs,
-    config_inputs,
-    temporary_name,
-)
-from mmhybrid.utils.state_dict import (  # noqa: E402
-    check_checkpoint_fits,
-    checkpoint_state_dict,
-    compare_state_dicts,
-    load_checkpoint_file,
-)
+sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/_light_cli.py
+from _light_cli import ConfigOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -99,6 +72,39 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmengine.config import Config  # noqa: E402
+from mmengine.evaluator import DumpResults  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mmhybrid.apis.runner_setup import (  # noqa: E402
+    TEST_DATALOADERS,
+    build_runner,
+    check_runner_model,
+    default_work_dir,
+    enable_visualization,
+    prepare_data_checks,
+    setup_cpu_distributed,
+    task_scope,
+)
+from mmhybrid.apis.short_run import follow_data_root  # noqa: E402
+from mmhybrid.utils.fileio import (  # noqa: E402
+    atomic_output,
+    check_outputs,
+    config_inputs,
+    temporary_name,
+)
+from mmhybrid.utils.state_dict import (  # noqa: E402
+    check_checkpoint_fits,
+    checkpoint_state_dict,
+    compare_state_dicts,
+    load_checkpoint_file,
+)
 
 
 def check_checkpoint(runner: Runner, path: str, strict: bool) -> None:

@@ -48,38 +48,9 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config
-from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
-
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-from mmhybrid.apis.load_checks import check_load_from, check_resume  # noqa: E402
-from mmhybrid.apis.runner_setup import (  # noqa: E402
-    build_runner,
-    check_data,
-    check_pretrained_files,
-    check_runner_model,
-    default_work_dir,
-    enable_amp,
-    prepare_data_checks,
-    setup_cpu_distributed,
-    task_scope,
-    use_atomic_checkpoints,
-    use_divergence_guard,
-    use_forward_compile,
-)
-from mmhybrid.apis.setting_checks import check_hook_settings  # noqa: E402
-from mmhybrid.apis.short_run import (  # noqa: E402
-    check_loop_settings,
-    follow_data_root,
-    shorten_schedule,
-)
-from mmhybrid.engine import WorkDirLock, find_resumable_checkpoint  # noqa: E402
-from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
-from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
-from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
-from mmhybrid.utils.fileio import check_outputs, config_inputs  # noqa: E402
-from mmhybrid.utils.state_dict import check_checkpoint_fits, read_checkpoint  # noqa: E402
+sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/_light_cli.py
+from _light_cli import COMPILE_MODES, ConfigOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -130,6 +101,40 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmengine.config import Config  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mmhybrid.apis.load_checks import check_load_from, check_resume  # noqa: E402
+from mmhybrid.apis.runner_setup import (  # noqa: E402
+    build_runner,
+    check_data,
+    check_pretrained_files,
+    check_runner_model,
+    default_work_dir,
+    enable_amp,
+    prepare_data_checks,
+    setup_cpu_distributed,
+    task_scope,
+    use_atomic_checkpoints,
+    use_divergence_guard,
+    use_forward_compile,
+)
+from mmhybrid.apis.setting_checks import check_hook_settings  # noqa: E402
+from mmhybrid.apis.short_run import (  # noqa: E402
+    check_loop_settings,
+    follow_data_root,
+    shorten_schedule,
+)
+from mmhybrid.engine import WorkDirLock, find_resumable_checkpoint  # noqa: E402
+from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
+from mmhybrid.utils.fileio import check_outputs, config_inputs  # noqa: E402
+from mmhybrid.utils.state_dict import check_checkpoint_fits, read_checkpoint  # noqa: E402
 
 
 def build_config(args) -> Config:

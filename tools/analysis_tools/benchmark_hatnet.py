@@ -33,9 +33,40 @@ import subprocess
 import sys
 import time
 
-import torch
-
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
+
+MODELS = {'transcnn': 'TransCNN', 'hatnet': 'HATNet'}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = parser.add_subparsers(dest='mode', required=True)
+
+    speed = sub.add_parser('speed', help='eager vs onnxruntime latency of a backbone')
+    speed.add_argument('--model', choices=sorted(MODELS), default='hatnet')
+    speed.add_argument('--arch', default='tiny')
+    speed.add_argument('--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'))
+    speed.add_argument('--batch', type=int, default=1)
+    speed.add_argument('--iters', type=int, default=20)
+    speed.add_argument('--warmup', type=int, default=3)
+    speed.add_argument('--opset', type=int, default=17)
+
+    for name in ('memory', '_memory-child'):
+        memory = sub.add_parser(name, help='peak training memory per image, with/without '
+                                'with_cp' if name == 'memory' else argparse.SUPPRESS)
+        memory.add_argument('config', help='an mmdet or mmseg config with an mmhybrid backbone')
+        memory.add_argument('--shape', type=int, nargs=2, default=[800, 1333],
+                            metavar=('H', 'W'))
+        memory.add_argument('--batch', type=int, default=1)
+        if name == '_memory-child':
+            memory.add_argument('--with-cp', action='store_true')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+import torch  # noqa: E402
 
 from mmhybrid.analysis import (  # noqa: E402
     PeakRSSSampler,
@@ -43,8 +74,6 @@ from mmhybrid.analysis import (  # noqa: E402
     compare_modes,
     randomise_bn_statistics,
 )
-
-MODELS = {'transcnn': 'TransCNN', 'hatnet': 'HATNet'}
 
 
 # --------------------------------------------------------------------------------------- speed
@@ -130,31 +159,6 @@ def benchmark_memory(args) -> list:
         ratio = results[0]['peak_mib_per_image'] / results[1]['peak_mib_per_image']
         print(f'with_cp saves {ratio:.2f}x peak training memory per image')
     return results
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    sub = parser.add_subparsers(dest='mode', required=True)
-
-    speed = sub.add_parser('speed', help='eager vs onnxruntime latency of a backbone')
-    speed.add_argument('--model', choices=sorted(MODELS), default='hatnet')
-    speed.add_argument('--arch', default='tiny')
-    speed.add_argument('--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'))
-    speed.add_argument('--batch', type=int, default=1)
-    speed.add_argument('--iters', type=int, default=20)
-    speed.add_argument('--warmup', type=int, default=3)
-    speed.add_argument('--opset', type=int, default=17)
-
-    for name in ('memory', '_memory-child'):
-        memory = sub.add_parser(name, help='peak training memory per image, with/without '
-                                'with_cp' if name == 'memory' else argparse.SUPPRESS)
-        memory.add_argument('config', help='an mmdet or mmseg config with an mmhybrid backbone')
-        memory.add_argument('--shape', type=int, nargs=2, default=[800, 1333],
-                            metavar=('H', 'W'))
-        memory.add_argument('--batch', type=int, default=1)
-        if name == '_memory-child':
-            memory.add_argument('--with-cp', action='store_true')
-    return parser.parse_args(argv)
 
 
 def main(argv=None):

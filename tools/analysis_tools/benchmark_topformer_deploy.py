@@ -18,10 +18,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 
-import torch  # noqa: E402
-
-from mmhybrid.analysis import build_task_model, compare_modes  # noqa: E402
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = [
     'configs/topformer/topformer_t_ade20k.py',
@@ -38,6 +34,14 @@ def parse_args(argv=None):
     parser.add_argument('--runs', type=int, default=10)
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+import torch  # noqa: E402
+
+from mmhybrid.analysis import build_task_model, compare_modes  # noqa: E402
 
 
 def main(argv=None):

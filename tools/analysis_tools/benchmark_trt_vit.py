@@ -28,19 +28,11 @@ existing file is only replaced with ``--force`` (checked before the measurements
 import argparse
 import json
 import os.path as osp
+import sys
 from typing import List, Tuple
 
-from mmhybrid.analysis import (
-    BASELINE_CONFIGS,
-    MODES,
-    build_task_model,
-    compare_modes,
-    count_parameters,
-    machine_info,
-    set_num_threads,
-)
-from mmhybrid.models.backbones.trt_vit import TRTViT
-from mmhybrid.utils.fileio import atomic_output, check_destination
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/_light_cli.py
+from _light_cli import COMPARE_MODES, TRT_VIT_ARCHS  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_RESOLUTIONS = ('224x224', '800x1333', '512x512')
@@ -49,11 +41,12 @@ DEFAULT_RESOLUTIONS = ('224x224', '800x1333', '512x512')
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--archs', nargs='+', default=['a', 'b', 'c', 'd'],
-                        choices=sorted(TRTViT.arch_settings), help='TRT-ViT variants to time')
+                        choices=list(TRT_VIT_ARCHS), help='TRT-ViT variants to time')
     parser.add_argument('--resolutions', nargs='+', default=list(DEFAULT_RESOLUTIONS),
                         help='HxW input sizes; 224x224 times the classifier (last stage only), '
                         'any other size the four-stage detection/segmentation backbone')
-    parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
+    parser.add_argument('--modes', nargs='+', default=list(COMPARE_MODES),
+                        choices=COMPARE_MODES)
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--warmup', type=int, default=3, help='untimed runs per measurement')
     parser.add_argument('--repeats', type=int, default=10, help='timed runs (median reported)')
@@ -63,6 +56,20 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='also write the results to this JSON file')
     parser.add_argument('--force', action='store_true', help='replace an existing --out file')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmhybrid.analysis import (  # noqa: E402
+    BASELINE_CONFIGS,
+    build_task_model,
+    compare_modes,
+    count_parameters,
+    machine_info,
+    set_num_threads,
+)
+from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 
 def parse_resolution(text: str) -> Tuple[int, int]:

@@ -18,10 +18,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
-
-
-from mmhybrid.analysis import build_detector_head_probe, build_task_model, count_complexity  # noqa: E402
-from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/_light_cli.py
+from _light_cli import ConfigOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -35,6 +33,12 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction,
                         help='override config settings, e.g. model.backbone.arch=small')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmhybrid.analysis import build_detector_head_probe, build_task_model, count_complexity  # noqa: E402
 
 
 def _shape(values):

@@ -18,14 +18,6 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # a checkout
 
-from mmhybrid.analysis.model_zoo import (  # noqa: E402
-    check_metafiles,
-    extract_model_zoo,
-    render_model_zoo,
-    replace_model_zoo,
-)
-from mmhybrid.utils.fileio import atomic_output  # noqa: E402
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -34,6 +26,18 @@ def parse_args(argv=None):
     parser.add_argument('--check', action='store_true',
                         help='exit 1 if the README is out of date; write nothing')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmhybrid.analysis.model_zoo import (  # noqa: E402
+    check_metafiles,
+    extract_model_zoo,
+    render_model_zoo,
+    replace_model_zoo,
+)
+from mmhybrid.utils.fileio import atomic_output  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -18,14 +18,15 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
-from mmhybrid.testing.tiny_datasets import DATASET_MAKERS, make_all  # noqa: E402
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/_light_cli.py
+from _light_cli import TINY_DATASETS  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out_dir', help='parent folder of the datasets')
     parser.add_argument(
-        '--datasets', nargs='+', choices=sorted(DATASET_MAKERS), default=None,
+        '--datasets', nargs='+', choices=list(TINY_DATASETS), default=None,
         help='which datasets to write (default: all)')
     parser.add_argument('--num-train', type=int, default=None, help='training images')
     parser.add_argument('--num-val', type=int, default=None, help='validation images')
@@ -35,6 +36,12 @@ def parse_args(argv=None):
         help='also write into a folder that holds other files (not earlier output of this '
         'tool); files this tool did not write are never replaced')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmhybrid.testing.tiny_datasets import make_all  # noqa: E402
 
 
 def main(argv=None):

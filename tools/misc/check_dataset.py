@@ -17,11 +17,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
-
-from mmengine.config import Config  # noqa: E402
-
-from mmhybrid.datasets import check_dataset  # noqa: E402
-from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/_light_cli.py
+from _light_cli import ConfigOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -36,6 +33,14 @@ def parse_args(argv=None):
                         help='override config settings, e.g. '
                         'train_dataloader.dataset.data_root=data/ade/ADEChallengeData2016')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmengine.config import Config  # noqa: E402
+
+from mmhybrid.datasets import check_dataset  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -30,7 +30,6 @@ import sys
 from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
-from mmhybrid.apis.official_weights import fetch_official_weights, list_official_weights  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -60,6 +59,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if not args.list and not args.name:
         parser.error('give a NAME, or --list to see them')
     return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmhybrid.apis.official_weights import fetch_official_weights, list_official_weights  # noqa: E402
 
 
 def print_list(dest: str) -> None:

@@ -38,10 +38,30 @@ import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch
-import torch.nn as nn
-
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Convert an official TopFormer checkpoint (ImageNet or ADE20K) to mmhybrid.')
+    parser.add_argument('src', help='the authors\' .pth file')
+    parser.add_argument('dst', help='where to write the mmhybrid checkpoint')
+    parser.add_argument(
+        '--allow-pickle', action='store_true',
+        help='load SRC with weights_only=False. The authors\' ImageNet files pickle an argparse '
+        'Namespace (timm "args"), which the safe loader refuses; only use this for files you '
+        'trust.')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing DST (never SRC itself)')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
 from mmhybrid.models.backbones.topformer import TopFormer  # noqa: E402
 from mmhybrid.utils.converters import load_source_checkpoint, run_converter_cli  # noqa: E402
 from mmhybrid.utils.fileio import atomic_torch_save, check_destination  # noqa: E402
@@ -216,21 +236,6 @@ def convert_meta(meta: Optional[dict], src: str, kind: str) -> dict:
         if meta.get('PALETTE') is not None:
             new_meta['dataset_meta']['palette'] = [list(c) for c in meta['PALETTE']]
     return new_meta
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Convert an official TopFormer checkpoint (ImageNet or ADE20K) to mmhybrid.')
-    parser.add_argument('src', help='the authors\' .pth file')
-    parser.add_argument('dst', help='where to write the mmhybrid checkpoint')
-    parser.add_argument(
-        '--allow-pickle', action='store_true',
-        help='load SRC with weights_only=False. The authors\' ImageNet files pickle an argparse '
-        'Namespace (timm "args"), which the safe loader refuses; only use this for files you '
-        'trust.')
-    parser.add_argument('--force', action='store_true',
-                        help='replace an existing DST (never SRC itself)')
-    return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
