@@ -38,6 +38,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from mmhybrid.utils.progress import progress_bar
 from .latency import (
     LatencyResult,
     benchmark_onnxruntime,
@@ -110,11 +111,13 @@ def compare_modes(module: nn.Module,
                   opset: int = 17,
                   workdir: Optional[str] = None,
                   measure_memory: bool = True,
-                  compile_mode: Optional[str] = None) -> List[ModeMeasurement]:
+                  compile_mode: Optional[str] = None,
+                  progress: bool = False) -> List[ModeMeasurement]:
     """Measure ``module(inputs)`` in each of ``modes`` (see the module docstring).
 
     ``module`` itself is left unchanged (fusion works on a deep copy). ``threads`` sets the
-    onnxruntime intra-op threads (default: PyTorch's current count).
+    onnxruntime intra-op threads (default: PyTorch's current count). ``progress``: a bar on
+    stderr, one step per mode measured (:func:`mmhybrid.utils.progress.progress_bar`).
     """
     unknown = set(modes) - set(ALL_MODES)
     if unknown:
@@ -123,38 +126,46 @@ def compare_modes(module: nn.Module,
     with torch.inference_mode():
         reference = [t.cpu().numpy() for t in flatten_outputs(module(inputs))]
     results = []
-    if 'eager' in modes:
-        results.append(ModeMeasurement('eager', benchmark_torch(
-            module, inputs, warmup, runs, backend='torch eager',
-            measure_memory=measure_memory)))
-    if not set(modes) & {'fused', 'onnxruntime', 'compiled', 'onnxruntime-int8'}:
-        return results
-    from mmhybrid.models.utils import switch_to_deploy
-    fused = switch_to_deploy(copy.deepcopy(module))
-    if 'fused' in modes:
-        with torch.inference_mode():
-            error = max(relative_error(
-                [t.cpu().numpy() for t in flatten_outputs(fused(inputs))], reference))
-        results.append(ModeMeasurement('fused', benchmark_torch(
-            fused, inputs, warmup, runs, backend='torch fused',
-            measure_memory=measure_memory), error))
-    if 'compiled' in modes:
-        results.append(_time_compiled(fused, inputs, reference, warmup, runs, measure_memory,
-                                      compile_mode))
-    if 'onnxruntime' in modes:
-        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-            path = osp.join(tmp, 'model.onnx')
-            export_onnx(fused.cpu(), inputs.detach().cpu(), path, opset=opset)
+    with progress_bar(total=len(set(modes)), desc='modes', unit='mode',
+                      progress=progress) as bar:
+
+        def add(measurement: ModeMeasurement) -> None:
+            results.append(measurement)
+            bar.set_postfix_str(measurement.mode)
+            bar.update(1)
+
+        if 'eager' in modes:
+            add(ModeMeasurement('eager', benchmark_torch(
+                module, inputs, warmup, runs, backend='torch eager',
+                measure_memory=measure_memory)))
+        if not set(modes) & {'fused', 'onnxruntime', 'compiled', 'onnxruntime-int8'}:
+            return results
+        from mmhybrid.models.utils import switch_to_deploy
+        fused = switch_to_deploy(copy.deepcopy(module))
+        if 'fused' in modes:
+            with torch.inference_mode():
+                error = max(relative_error(
+                    [t.cpu().numpy() for t in flatten_outputs(fused(inputs))], reference))
+            add(ModeMeasurement('fused', benchmark_torch(
+                fused, inputs, warmup, runs, backend='torch fused',
+                measure_memory=measure_memory), error))
+        if 'compiled' in modes:
+            add(_time_compiled(fused, inputs, reference, warmup, runs, measure_memory,
+                               compile_mode))
+        if 'onnxruntime' in modes:
+            with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+                path = osp.join(tmp, 'model.onnx')
+                export_onnx(fused.cpu(), inputs.detach().cpu(), path, opset=opset)
+                fused.to(inputs.device)
+                add(_time_onnx('onnxruntime', path, inputs, reference, threads, warmup,
+                               runs, measure_memory))
+        if 'onnxruntime-int8' in modes:
+            with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+                path = _quantize(fused, inputs, tmp, threads)
+                add(_time_onnx('onnxruntime-int8', path, inputs, reference, threads,
+                               warmup, runs, measure_memory))
             fused.to(inputs.device)
-            results.append(_time_onnx('onnxruntime', path, inputs, reference, threads, warmup,
-                                      runs, measure_memory))
-    if 'onnxruntime-int8' in modes:
-        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-            path = _quantize(fused, inputs, tmp, threads)
-            results.append(_time_onnx('onnxruntime-int8', path, inputs, reference, threads,
-                                      warmup, runs, measure_memory))
-        fused.to(inputs.device)
-    return results
+        return results
 
 
 def _quantize(fused: nn.Module, inputs: torch.Tensor, workdir: str,

@@ -83,6 +83,7 @@ import torch
 import torch.nn as nn
 
 from mmhybrid.utils.fileio import atomic_output, check_outputs, config_inputs
+from mmhybrid.utils.progress import progress_bar
 from .latency import LatencyResult, benchmark_onnxruntime, make_ort_session
 from .task_model import TaskModel
 
@@ -259,16 +260,22 @@ def load_split_inputs(task: TaskModel, split: str, num: Optional[int]) -> List[n
 
 
 class ListCalibrationReader:
-    """An ORT ``CalibrationDataReader`` over a list of input arrays (one batch each)."""
+    """An ORT ``CalibrationDataReader`` over a list of input arrays (one batch each); ``bar``
+    (:func:`mmhybrid.utils.progress.progress_bar`) advances by one per batch handed out."""
 
-    def __init__(self, inputs: Sequence[np.ndarray], input_name: str = 'input'):
+    def __init__(self, inputs: Sequence[np.ndarray], input_name: str = 'input', bar=None):
         self.inputs = list(inputs)
         self.input_name = input_name
+        self.bar = bar
         self._iter = iter(self.inputs)
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:
         item = next(self._iter, None)
-        return None if item is None else {self.input_name: np.ascontiguousarray(item)}
+        if item is None:
+            return None
+        if self.bar is not None:
+            self.bar.update(1)
+        return {self.input_name: np.ascontiguousarray(item)}
 
     def rewind(self) -> None:
         self._iter = iter(self.inputs)
@@ -399,10 +406,13 @@ def _calibrate_method(name: str):
 def quantize_model(fp32_onnx: str,
                    int8_onnx: str,
                    calibration_inputs: Sequence[np.ndarray],
-                   settings: Optional[QuantizeSettings] = None) -> str:
+                   settings: Optional[QuantizeSettings] = None,
+                   progress: bool = False) -> str:
     """Statically quantize ``fp32_onnx`` to ``int8_onnx`` (QDQ, per-channel weights), calibrated
     on ``calibration_inputs`` (arrays the model takes, one batch each); returns the
-    pre-processing note of :func:`prepare_for_quantization`.
+    pre-processing note of :func:`prepare_for_quantization`. ``progress``: a bar on stderr, one
+    step per calibration batch (:func:`mmhybrid.utils.progress.progress_bar`; off by default
+    here, since benchmarks quantize inside their own loops).
 
     The output is written atomically (nothing is left at ``int8_onnx`` on failure).
     """
@@ -424,17 +434,20 @@ def quantize_model(fp32_onnx: str,
         if settings.fuse_gelu and fuse_gelu(prepared_model):
             onnx.save(prepared_model, prepared)
         exclude = list(settings.nodes_to_exclude)
-        quantize_static(
-            prepared, tmp, ListCalibrationReader(calibration_inputs, input_name),
-            quant_format=QuantFormat.QDQ, op_types_to_quantize=op_types,
-            per_channel=settings.per_channel,
-            reduce_range=(cpu_has_vnni() is False if settings.reduce_range is None
-                          else settings.reduce_range),
-            activation_type=_quant_type(settings.activation_type),
-            weight_type=_quant_type(settings.weight_type),
-            nodes_to_exclude=exclude or None,
-            calibrate_method=_calibrate_method(settings.calibrate_method),
-            extra_options=extra)
+        bar = progress_bar(total=len(calibration_inputs), desc='calibration', unit='batch',
+                           progress=progress)
+        with bar:
+            quantize_static(
+                prepared, tmp, ListCalibrationReader(calibration_inputs, input_name, bar),
+                quant_format=QuantFormat.QDQ, op_types_to_quantize=op_types,
+                per_channel=settings.per_channel,
+                reduce_range=(cpu_has_vnni() is False if settings.reduce_range is None
+                              else settings.reduce_range),
+                activation_type=_quant_type(settings.activation_type),
+                weight_type=_quant_type(settings.weight_type),
+                nodes_to_exclude=exclude or None,
+                calibrate_method=_calibrate_method(settings.calibrate_method),
+                extra_options=extra)
         if settings.float_op_types:
             keep_inputs_float(tmp, settings.float_op_types)
         try:
@@ -663,14 +676,18 @@ def _predict_from_outputs(task: TaskModel, outputs: torch.Tensor, data_samples: 
     raise QuantizeError(f'cannot score a {task.scope} model.')
 
 
-def _evaluate(task: TaskModel, split: str, run, num: Optional[int]) -> Dict[str, float]:
+def _evaluate(task: TaskModel, split: str, run, num: Optional[int], progress: bool = False,
+              desc: Optional[str] = None) -> Dict[str, float]:
     dataset = build_split_dataset(task.cfg, split)
     evaluator = _build_evaluator(task, split, dataset)
     count = 0
-    for inputs, data_samples in iter_split(task, dataset, num):
-        outputs = run(inputs)
-        evaluator.process(_predict_from_outputs(task, outputs, data_samples))
-        count += 1
+    with progress_bar(total=len(_indices(len(dataset), num)), desc=desc or f'scoring {split}',
+                      unit='image', progress=progress) as bar:
+        for inputs, data_samples in iter_split(task, dataset, num):
+            outputs = run(inputs)
+            evaluator.process(_predict_from_outputs(task, outputs, data_samples))
+            count += 1
+            bar.update(1)
     from .task_model import quiet_mmengine_logger
     with _default_scope(task.scope), quiet_mmengine_logger():  # IoUMetric prints a class table
         metrics = evaluator.evaluate(count)
@@ -679,11 +696,13 @@ def _evaluate(task: TaskModel, split: str, run, num: Optional[int]) -> Dict[str,
 
 
 def evaluate_onnx(path_or_session, task: TaskModel, split: str = 'val',
-                  num: Optional[int] = None, threads: Optional[int] = None) -> Dict[str, float]:
+                  num: Optional[int] = None, threads: Optional[int] = None,
+                  progress: bool = False, desc: Optional[str] = None) -> Dict[str, float]:
     """Score an ONNX file (or session) on ``split`` with the config's evaluator.
 
     Returns the evaluator's metrics plus ``metric`` (the headline key: ``'mIoU'`` or
-    ``'accuracy/top1'``), ``value`` (its value) and ``images``.
+    ``'accuracy/top1'``), ``value`` (its value) and ``images``. ``progress``: a bar labelled
+    ``desc``, one step per image (:func:`mmhybrid.utils.progress.progress_bar`).
     """
     session = path_or_session if not isinstance(path_or_session, str) else \
         make_ort_session(path_or_session, threads=threads)
@@ -693,7 +712,7 @@ def evaluate_onnx(path_or_session, task: TaskModel, split: str = 'val',
         out = session.run(None, {name: inputs.cpu().numpy().astype(np.float32)})[0]
         return torch.from_numpy(out)
 
-    return _evaluate(task, split, run, num)
+    return _evaluate(task, split, run, num, progress, desc)
 
 
 def evaluate_torch(task: TaskModel, split: str = 'val',
@@ -893,7 +912,8 @@ def _jsonable(metrics: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _static_pair(task: TaskModel, calib: Sequence[np.ndarray], shape: Sequence[int],
-                 settings: QuantizeSettings, work: str, log=print) -> Dict[str, str]:
+                 settings: QuantizeSettings, work: str, log=print,
+                 progress: bool = False) -> Dict[str, str]:
     """fp32 and int8 *static* exports at ``shape`` for timing, quantized like the scored pair
     with the calibration inputs resized (bilinear) to ``shape``.
 
@@ -912,7 +932,7 @@ def _static_pair(task: TaskModel, calib: Sequence[np.ndarray], shape: Sequence[i
                              align_corners=False).numpy() for x in calib]
     paths = {'fp32': osp.join(work, 'timed_fp32.onnx'), 'int8': osp.join(work, 'timed_int8.onnx')}
     export_and_check(task.module, torch.from_numpy(resized[0]), paths['fp32'])
-    quantize_model(paths['fp32'], paths['int8'], resized, settings)
+    quantize_model(paths['fp32'], paths['int8'], resized, settings, progress=progress)
     return paths
 
 
@@ -942,8 +962,12 @@ def quantize_config(config,
                     cfg_options: Optional[dict] = None,
                     fp32_out: Optional[str] = None,
                     profile: bool = False,
-                    log=print) -> QuantizeResult:
+                    log=print,
+                    progress: bool = True) -> QuantizeResult:
     """Export, calibrate, quantize, score and time a config's model (module docstring).
+
+    ``progress``: bars on stderr for the calibration (one step per batch) and the scoring (one
+    per image), shown only when stderr is a terminal (:mod:`mmhybrid.utils.progress`).
 
     The int8 file is written atomically to ``out``; ``fp32_out`` keeps the fp32 export too
     (otherwise it lives in a temporary folder). Refusing an existing ``out`` and checking that
@@ -976,17 +1000,18 @@ def quantize_config(config,
                          dynamic=static_size is None)
         log(f'quantizing: {settings.to_dict()}')
         with atomic_output(out) as tmp_out:
-            note = quantize_model(fp32, tmp_out, calib, settings)
+            note = quantize_model(fp32, tmp_out, calib, settings, progress=progress)
             qdq = count_qdq(tmp_out)
             log(f'evaluating fp32 and int8 on {eval_split}')
             metrics = {
-                'fp32': _jsonable(evaluate_onnx(fp32, task, eval_split, num_eval, threads)),
-                'int8': _jsonable(evaluate_onnx(tmp_out, task, eval_split, num_eval, threads)),
+                key: _jsonable(evaluate_onnx(path, task, eval_split, num_eval, threads,
+                                             progress=progress, desc=f'{key} on {eval_split}'))
+                for key, path in (('fp32', fp32), ('int8', tmp_out))
             }
             inputs = task.make_inputs(shape=shape).cpu().numpy()
             timed = {'fp32': fp32, 'int8': tmp_out}
             if static_size != tuple(shape):
-                timed = _static_pair(task, calib, shape, settings, work, log)
+                timed = _static_pair(task, calib, shape, settings, work, log, progress)
             log(f'timing fp32 and int8 at 1x3x{shape[0]}x{shape[1]}, {threads} threads')
             latency = compare_latency(timed, inputs, threads, warmup=warmup, runs=runs)
             profiles = {}

@@ -8,7 +8,7 @@ TRT-ViT). :func:`fetch_official_weights` turns a name into the converted file th
 expect (``checkpoints/topformer-t_3rdparty_in1k.pth``, ...):
 
 1. download the authors' file to ``<dest>/.<name>.download``, resuming a partial file with an
-   HTTP ``Range`` request (several attempts, a progress bar on stderr);
+   HTTP ``Range`` request (several attempts, a progress bar when stderr is a terminal);
 2. check its sha256 where one is published (none of these authors publish one, so the digest of
    what was downloaded is printed instead), then rename it to ``<dest>/<authors' file name>``
    (a failed conversion is retried from there without downloading again; removed after
@@ -40,11 +40,12 @@ import os.path as osp
 import re
 import shlex
 import socket
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from ..utils.progress import progress_bar
 
 __all__ = [
     'OfficialWeights', 'NoReleasedWeights', 'OFFICIAL_WEIGHTS', 'NO_RELEASED_WEIGHTS',
@@ -379,27 +380,6 @@ def list_official_weights(dest: str = 'checkpoints',
 # Downloading
 
 
-def _progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
-    """A tqdm bar on stderr (a no-op object when disabled or tqdm is missing)."""
-
-    class _Silent:
-
-        def update(self, _count):
-            pass
-
-        def close(self):
-            pass
-
-    if not enabled:
-        return _Silent()
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm comes with mmengine's dependencies
-        return _Silent()
-    return tqdm(total=total, initial=initial, unit='B', unit_scale=True, unit_divisor=1024,
-                desc=label, file=sys.stderr, leave=True)
-
-
 def _content_range(value: Optional[str]) -> Tuple[Optional[int], Optional[int]]:
     """``(start, total)`` of a ``Content-Range: bytes START-END/TOTAL`` (or ``*/TOTAL``)."""
     match = re.fullmatch(r'\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*', value or '')
@@ -445,7 +425,8 @@ def _download_once(url: str, path: str, timeout: float, progress: bool,
             length = response.headers.get('Content-Length')
             total = int(length) if length and length.isdigit() else None
         written = existing
-        bar = _progress_bar(total, existing, label, progress)
+        bar = progress_bar(total=total, desc=label, unit='B', progress=progress,
+                           initial=existing, unit_scale=True, unit_divisor=1024, leave=True)
         try:
             with open(path, mode) as file:
                 while True:
@@ -477,7 +458,8 @@ def download_file(url: str,
     """Download ``url`` to ``path``, continuing a partial ``path`` with a ``Range`` request.
 
     A broken connection is retried (resuming) up to ``attempts`` times in all; if the last
-    attempt fails the partial file is kept, so the next call resumes it.
+    attempt fails the partial file is kept, so the next call resumes it. ``progress``: a bar on
+    stderr when it is a terminal (:func:`mmhybrid.utils.progress.progress_bar`).
 
     Raises:
         DownloadError: the last attempt failed (the message says the partial file is kept).

@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmhybrid.utils.progress import progress_bar
 from .errors import DataProblem, DatasetError, format_problems
 from .files import inspect_image_file
 
@@ -543,18 +544,12 @@ def _check_split(cfg: Any, split: str, report: DatasetReport, max_samples: Optio
         leaf_cfg = leaf_cfgs[index] if len(leaf_cfgs) == len(leaves) else dataset_cfg
         check = _sample_checker(leaf, cfg, split, _backend_args(leaf_cfg))
         total = len(leaf) if max_samples is None else min(len(leaf), max_samples)
-        bar = None
-        if progress and total:
-            from mmengine.utils import ProgressBar
-            print(f'checking {split} ({type(leaf).__name__}, {total} samples)', flush=True)
-            bar = ProgressBar(total)
-        for sample_index in range(total):
-            report.problems += check(leaf.get_data_info(sample_index))
-            report.checked[split] += 1
-            if bar is not None:
-                bar.update()
-        if bar is not None:
-            print(flush=True)
+        with progress_bar(total=total, desc=f'checking {split} ({type(leaf).__name__})',
+                          unit='sample', progress=progress and total > 0) as bar:
+            for sample_index in range(total):
+                report.problems += check(leaf.get_data_info(sample_index))
+                report.checked[split] += 1
+                bar.update(1)
 
 
 def check_dataset(cfg: Any,
@@ -581,7 +576,8 @@ def check_dataset(cfg: Any,
         cfg: an MMEngine ``Config`` (its ``default_scope`` picks mmseg/mmdet/mmpretrain).
         splits: which dataloaders to check.
         max_samples: check only the first N samples of each dataset (all when None).
-        progress: print a progress bar per dataset.
+        progress: a progress bar per dataset on stderr, when it is a terminal
+            (:func:`mmhybrid.utils.progress.progress_bar`).
     """
     from mmengine.registry import init_default_scope
 

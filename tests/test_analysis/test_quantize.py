@@ -137,6 +137,8 @@ def test_tool_quantizes_scores_and_times(family, data, tmp_path, capsys):
          '--runs', 3, '--warmup', 1, '--fp32-out', fp32, '--json', report] + as_cli(options),
         capsys)
     assert status == 0, stderr
+    # the last line names every file written
+    assert stdout.splitlines()[-1] == f'saved {out}, fp32: {fp32}, numbers: {report}'
     result = json.loads(report.read_text())
     metric = 'mIoU' if family == 'segmentor' else 'accuracy/top1'
     # the printed table: both latencies, the ratio, both metrics and the delta
@@ -291,6 +293,36 @@ def test_quantize_for_benchmark(tmp_path):
     out = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})[0]
     expected = module(inputs).detach().numpy()
     assert np.abs(out - expected).max() / np.abs(expected).max() < INT8_RTOL
+
+
+def test_calibration_reports_one_progress_step_per_batch(tmp_path, monkeypatch):
+    """The calibration advances the shared progress bar (mmhybrid.utils.progress) once per
+    calibration batch that onnxruntime reads, and closes it."""
+    bars = []
+
+    class FakeBar:
+
+        def __init__(self, total=None, progress=True, **kwargs):
+            self.total, self.progress, self.n, self.closed = total, progress, 0, False
+            bars.append(self)
+
+        def update(self, n=1):
+            self.n += n
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.closed = True
+
+    monkeypatch.setattr(q, 'progress_bar', FakeBar)
+    module = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 1)).eval()
+    fp32 = str(tmp_path / 'fp32.onnx')
+    export_and_check(module, torch.randn(1, 3, 8, 8), fp32)
+    calib = [torch.randn(1, 3, 8, 8).numpy() for _ in range(5)]
+    q.quantize_model(fp32, str(tmp_path / 'int8.onnx'), calib, progress=True)
+    assert len(bars) == 1
+    assert (bars[0].total, bars[0].n, bars[0].progress, bars[0].closed) == (5, 5, True, True)
 
 
 def test_fuse_gelu_keeps_exact_gelu_in_float(tmp_path):

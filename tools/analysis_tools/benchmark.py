@@ -34,25 +34,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
-
-import torch  # noqa: E402
-
-from mmhybrid.analysis import (  # noqa: E402
-    benchmark_onnxruntime,
-    benchmark_torch,
-    build_task_model,
-    compare_modes,
-    compile_for_inference,
-    export_and_check,
-    flatten_outputs,
-    machine_info,
-    make_ort_session,
-    relative_error,
-    set_num_threads,
-)
-from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
-from mmhybrid.utils.compile import COMPILE_MODES  # noqa: E402
-from mmhybrid.utils.fileio import atomic_output, check_destination, check_outputs  # noqa: E402
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/_light_cli.py
+from _light_cli import COMPILE_MODES, ConfigOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -82,8 +65,32 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--out', help='also write the results as JSON to this file')
     parser.add_argument('--force', action='store_true', help='replace an existing --out file')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar (--compare: one step per mode; shown only on a '
+                        'terminal)')
     parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction)
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+import torch  # noqa: E402
+
+from mmhybrid.analysis import (  # noqa: E402
+    benchmark_onnxruntime,
+    benchmark_torch,
+    build_task_model,
+    compare_modes,
+    compile_for_inference,
+    export_and_check,
+    flatten_outputs,
+    machine_info,
+    make_ort_session,
+    relative_error,
+    set_num_threads,
+)
+from mmhybrid.utils.fileio import atomic_output, check_destination, check_outputs  # noqa: E402
 
 
 def run_benchmark(args) -> dict:
@@ -98,7 +105,8 @@ def run_benchmark(args) -> dict:
         modes = ('eager', 'fused', 'compiled', 'onnxruntime') if args.compile else (
             'eager', 'fused', 'onnxruntime')
         rows = compare_modes(task.module, x, modes=modes, warmup=args.warmup, runs=args.runs,
-                             threads=threads, compile_mode=args.compile)
+                             threads=threads, compile_mode=args.compile,
+                             progress=not args.no_progress)
         info['results'] = [row.to_dict() for row in rows]
         return info
     if args.compile:

@@ -32,15 +32,8 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # a checkout
-
-from mmhybrid.analysis import (  # noqa: E402
-    ALL_MODES,
-    BASELINE_CONFIGS,
-    build_task_model,
-    compare_deploy_paths,
-    machine_info,
-)
-from mmhybrid.utils.fileio import atomic_output, check_destination, check_outputs  # noqa: E402
+sys.path.append(osp.join(ROOT, 'tools'))  # tools/_light_cli.py
+from _light_cli import BASELINE_NAMES  # noqa: E402
 
 #: One model per family: the classifiers at 224 (comparable with the classification baselines)
 #: and the TopFormer-T segmentor at 512 (the demo's model).
@@ -58,7 +51,6 @@ END_MARKER = '<!-- deploy-latency:end -->'
 #: The paths, in the order of the table's columns.
 MODE_TITLES = {'eager': 'eager', 'fused': 'fused', 'compiled': 'compiled',
                'onnxruntime': 'ORT fp32', 'onnxruntime-int8': 'ORT int8'}
-assert set(MODE_TITLES) == set(ALL_MODES)
 
 
 def parse_args(argv=None):
@@ -66,7 +58,7 @@ def parse_args(argv=None):
     parser.add_argument('--models', nargs='+', default=list(DEFAULT_MODELS),
                         help='config files (default: one per family)')
     parser.add_argument('--baselines', nargs='*', default=list(DEFAULT_BASELINES),
-                        choices=sorted(BASELINE_CONFIGS), metavar='NAME',
+                        choices=list(BASELINE_NAMES), metavar='NAME',
                         help=f'baseline names (default: {", ".join(DEFAULT_BASELINES)})')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='one input size for every model (default: each config\'s own)')
@@ -83,9 +75,27 @@ def parse_args(argv=None):
                         '(e.g. after changing the layout); the JSON beside --out is rewritten '
                         'with the same numbers')
     parser.add_argument('--force', action='store_true', help='replace existing outputs')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar (one step per model; shown only on a terminal)')
     parser.add_argument('--into', metavar='FILE',
                         help='also put the tables between the deploy-latency markers of FILE')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmhybrid.analysis import (  # noqa: E402
+    ALL_MODES,
+    BASELINE_CONFIGS,
+    build_task_model,
+    compare_deploy_paths,
+    machine_info,
+)
+from mmhybrid.utils.fileio import atomic_output, check_destination, check_outputs  # noqa: E402
+from mmhybrid.utils.progress import progress_bar  # noqa: E402
+
+assert set(MODE_TITLES) == set(ALL_MODES)
 
 
 def output_paths(out: str):
@@ -120,13 +130,13 @@ def replace_block(text: str, block: str, path: str = 'the file') -> str:
     return text[:start + len(START_MARKER)] + '\n' + block.strip('\n') + '\n' + text[end:]
 
 
-def measure_model(name: str, config: str, args) -> dict:
+def measure_model(name: str, config: str, args, log=print) -> dict:
     start = time.perf_counter()
     task = build_task_model(config, shape=args.shape)
     inputs = task.make_inputs()
     results = compare_deploy_paths(
         task.module, inputs, threads=args.threads, warmup=args.warmup, runs=args.runs,
-        compile_mode=args.compile_mode, log=lambda msg: print(f'  {name}: {msg}', flush=True))
+        compile_mode=args.compile_mode, log=lambda msg: log(f'  {name}: {msg}'))
     return dict(name=name, config=config, scope=task.scope, input_shape=list(inputs.shape),
                 seconds=time.perf_counter() - start,
                 threads={str(count): [row.to_dict() for row in rows]
@@ -236,9 +246,12 @@ def main(argv=None):
                     warmup=args.warmup, compile_mode=args.compile_mode or 'default',
                     baselines=list(args.baselines))
         rows = []
-        for name, config in jobs:
-            print(f'{name}: measuring', flush=True)
-            rows.append(measure_model(name, config, args))
+        with progress_bar(total=len(jobs), desc='models', unit='model',
+                          progress=not args.no_progress) as bar:
+            for name, config in jobs:
+                bar.set_postfix_str(name)
+                rows.append(measure_model(name, config, args, log=bar.write))
+                bar.update(1)
     text = render(rows, baselines, accuracy, info)
     with atomic_output(out_md) as tmp, open(tmp, 'w') as f:
         f.write(text)

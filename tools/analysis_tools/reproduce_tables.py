@@ -36,22 +36,8 @@ import warnings
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # a checkout
-
-from mmhybrid.analysis import (  # noqa: E402
-    BASELINE_CONFIGS,
-    MODES,
-    TASK_SCOPES,
-    build_task_model,
-    compare_modes,
-    count_complexity,
-    load_config,
-    load_model_index,
-    machine_info,
-    match_models,
-    plain_model_cfg,
-    set_num_threads,
-)
-from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
+sys.path.append(osp.join(ROOT, 'tools'))  # tools/_light_cli.py
+from _light_cli import COMPARE_MODES  # noqa: E402
 
 #: The metric reported per task (metafile name, mmengine metric key, scale to percent).
 PRIMARY_METRICS = {
@@ -75,7 +61,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='Markdown file to write')
     parser.add_argument('--force', action='store_true',
                         help='replace existing output files (--out and the files next to it)')
-    parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
+    parser.add_argument('--modes', nargs='+', default=list(COMPARE_MODES),
+                        choices=COMPARE_MODES)
     parser.add_argument('--latency-tasks', nargs='*', default=['cls', 'seg'],
                         choices=['cls', 'seg', 'det'], help='tasks whose latency is measured')
     parser.add_argument('--warmup', type=int, default=2)
@@ -89,7 +76,29 @@ def parse_args(argv=None):
                         'pass --sizes without values to skip')
     parser.add_argument('--size-runs', type=int, default=3)
     parser.add_argument('--root', default=ROOT, help='repository root (model-index.yml)')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar (one step per model; shown only on a terminal)')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmhybrid.analysis import (  # noqa: E402
+    BASELINE_CONFIGS,
+    TASK_SCOPES,
+    build_task_model,
+    compare_modes,
+    count_complexity,
+    load_config,
+    load_model_index,
+    machine_info,
+    match_models,
+    plain_model_cfg,
+    set_num_threads,
+)
+from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
+from mmhybrid.utils.progress import progress_bar  # noqa: E402
 
 
 def _evaluate(config: str, checkpoint: str, data_root: str, scope: str) -> dict:
@@ -381,11 +390,11 @@ def main(argv=None):
     jobs = collect_jobs(args)
     info = machine_info()
     info['torch_threads'] = threads
-    from tqdm import tqdm
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        progress = tqdm(jobs, desc='models', unit='model', file=sys.stderr)
+        progress = progress_bar(jobs, desc='models', unit='model',
+                                progress=not args.no_progress)
         for job in progress:
             progress.set_postfix_str(job['name'])
             rows.append(measure(job, args))
@@ -395,9 +404,9 @@ def main(argv=None):
     with atomic_output(f'{stem}.json') as tmp, open(tmp, 'w') as f:
         json.dump(dict(machine=info, args=vars(args), rows=rows), f, indent=1, default=str)
     pngs, empty = plot(rows, stem)
-    print(f'wrote {args.out}, {stem}.json' + ''.join(f', {png}' for png in pngs))
     for png in empty:
         print(f'not written: {png} (nothing to plot)')
+    print(f'wrote {args.out}, {stem}.json' + ''.join(f', {png}' for png in pngs))
     return rows
 
 

@@ -32,23 +32,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
-
-
-from mmhybrid.analysis.latency import machine_info, set_num_threads  # noqa: E402
-from mmhybrid.analysis.onnx_export import OnnxParityError  # noqa: E402
-from mmhybrid.analysis.quantize import (  # noqa: E402
-    DEFAULT_OP_TYPES,
-    SPLITS,
-    QuantizeError,
-    QuantizeSettings,
-    check_quantize_config,
-    check_quantize_outputs,
-    format_profile,
-    quantize_config,
-)
-from mmhybrid.analysis.task_model import load_config  # noqa: E402
-from mmhybrid.utils.cli import ConfigOptionsAction  # noqa: E402
-from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/_light_cli.py
+from _light_cli import QUANTIZE_OP_TYPES, SPLITS, ConfigOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -71,7 +56,7 @@ def parse_args(argv=None):
                         help='intra-op threads of both sessions (default: torch\'s count)')
     parser.add_argument('--runs', type=int, default=30, help='timed runs per file')
     parser.add_argument('--warmup', type=int, default=5)
-    parser.add_argument('--op-types', nargs='+', default=list(DEFAULT_OP_TYPES),
+    parser.add_argument('--op-types', nargs='+', default=list(QUANTIZE_OP_TYPES),
                         help='operator types to quantize (Softmax/LayerNormalization always '
                         'stay float)')
     parser.add_argument('--exclude-nodes', nargs='+', default=[],
@@ -83,11 +68,30 @@ def parse_args(argv=None):
                         help='also print ORT\'s per-operator time of both files')
     parser.add_argument('--fp32-out', help='also keep the fp32 export here')
     parser.add_argument('--json', help='write every number to this JSON file')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bars (calibration, scoring; shown only on a terminal)')
     parser.add_argument('--force', action='store_true',
                         help='replace an existing OUT (never an input: the config, the '
                         'checkpoint or a dataset file)')
     parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction)
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+from mmhybrid.analysis.latency import machine_info, set_num_threads  # noqa: E402
+from mmhybrid.analysis.onnx_export import OnnxParityError  # noqa: E402
+from mmhybrid.analysis.quantize import (  # noqa: E402
+    QuantizeError,
+    QuantizeSettings,
+    check_quantize_config,
+    check_quantize_outputs,
+    format_profile,
+    quantize_config,
+)
+from mmhybrid.analysis.task_model import load_config  # noqa: E402
+from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 
 def main(argv=None):
@@ -121,7 +125,7 @@ def main(argv=None):
             num_calib=args.num_calib, eval_split=args.eval_split, num_eval=args.num_eval,
             shape=args.shape, threads=threads, runs=args.runs, warmup=args.warmup,
             settings=settings, cfg_options=args.cfg_options, fp32_out=args.fp32_out,
-            profile=args.profile)
+            profile=args.profile, progress=not args.no_progress)
     except (QuantizeError, OnnxParityError, RuntimeError, OSError) as exc:
         print(f'FAILED: {type(exc).__name__}: {exc} Nothing was written to {args.out}.',
               file=sys.stderr)
@@ -137,8 +141,9 @@ def main(argv=None):
         data = dict(result.to_dict(), machine=machine_info())
         with atomic_output(args.json) as tmp, open(tmp, 'w') as f:
             json.dump(data, f, indent=2)
-        print(f'saved {args.json}')
-    print(f'saved {args.out}')
+    extra = ''.join(f', {label} {path}' for label, path in (('fp32:', args.fp32_out),
+                                                           ('numbers:', args.json)) if path)
+    print(f'saved {args.out}{extra}')
     return 0
 
 
