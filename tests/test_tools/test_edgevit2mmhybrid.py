@@ -74,7 +74,9 @@ def test_convert_raw_ddp_state_dict_backbone_only(tmp_path, capsys):
 
     result = converter.main([str(src), str(tmp_path / 'bb.pth'), '--backbone-only'])
     assert result['meta']['layout'] == 'backbone'
-    assert 'Dropped 7 keys' in capsys.readouterr().out  # head: 2, BatchNorm norm.*: 5
+    out = capsys.readouterr().out
+    assert 'Dropped 7 keys' in out  # head: 2, BatchNorm norm.*: 5
+    assert out.splitlines()[-1].endswith(f'to {tmp_path / "bb.pth"}.')  # the last line: where
     backbone = EdgeViT('xs')
     backbone.load_state_dict(result['state_dict'], strict=True)
 

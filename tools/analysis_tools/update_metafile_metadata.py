@@ -40,6 +40,34 @@ import yaml
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # a checkout
 
+#: The metadata keys this tool owns, in the order they are inserted.
+KEYS = ('Parameters', 'FLOPs')
+DEFAULT_TOLERANCE = 0.005
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--root', default=ROOT, help='repository root (default: this checkout)')
+    parser.add_argument('--models', nargs='+', metavar='NAME',
+                        help='model names or shell patterns (e.g. "topformer-t*"); default all')
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--check', action='store_true',
+                      help='write nothing; exit 1 if a value is missing or differs')
+    mode.add_argument('--dry-run', action='store_true',
+                      help='write nothing; print what would change')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='also replace values more than --tolerance off')
+    parser.add_argument('--tolerance', type=float, default=DEFAULT_TOLERANCE,
+                        help='relative difference below which an existing value is refreshed '
+                        'without being reported as a mismatch (default: %(default)s)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='PyTorch intra-op threads (default: PyTorch\'s own choice)')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
 from mmhybrid.analysis import (  # noqa: E402
     build_task_model,
     count_complexity,
@@ -48,10 +76,6 @@ from mmhybrid.analysis import (  # noqa: E402
     set_num_threads,
 )
 from mmhybrid.utils.fileio import atomic_output  # noqa: E402
-
-#: The metadata keys this tool owns, in the order they are inserted.
-KEYS = ('Parameters', 'FLOPs')
-DEFAULT_TOLERANCE = 0.005
 
 
 @dataclass
@@ -302,26 +326,6 @@ def update_metafiles(root: str = ROOT,
     return report
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--root', default=ROOT, help='repository root (default: this checkout)')
-    parser.add_argument('--models', nargs='+', metavar='NAME',
-                        help='model names or shell patterns (e.g. "topformer-t*"); default all')
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument('--check', action='store_true',
-                      help='write nothing; exit 1 if a value is missing or differs')
-    mode.add_argument('--dry-run', action='store_true',
-                      help='write nothing; print what would change')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='also replace values more than --tolerance off')
-    parser.add_argument('--tolerance', type=float, default=DEFAULT_TOLERANCE,
-                        help='relative difference below which an existing value is refreshed '
-                        'without being reported as a mismatch (default: %(default)s)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='PyTorch intra-op threads (default: PyTorch\'s own choice)')
-    return parser.parse_args(argv)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     set_num_threads(args.threads)
@@ -349,6 +353,7 @@ def main(argv=None) -> int:
           f'{len(missing)} missing, {len(close)} refreshed, {len(mismatch)} mismatches, '
           f'{len(report.errors)} errors; written: {sum(report.written.values())} values '
           f'({time.perf_counter() - start:.0f} s)')
+    print(f'wrote {", ".join(sorted(report.written))}' if report.written else 'wrote nothing')
     if report.errors:
         return 1
     if args.check and (missing or close or mismatch):

@@ -40,9 +40,11 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/_light_cli.py
+from _light_cli import ONNX_RTOL, ConfigOptionsAction  # noqa: E402
 
 #: ``mmhybrid.analysis.onnx_export.DEFAULT_RTOL``, repeated so that ``--help`` imports no torch.
-DEFAULT_RTOL = 1e-4
+DEFAULT_RTOL = ONNX_RTOL
 
 
 def positive_int(text: str) -> int:
@@ -75,7 +77,6 @@ def parse_args(argv=None):
     parser.add_argument('--rtol', type=float, default=DEFAULT_RTOL,
                         help='relative tolerance of the onnxruntime parity check')
     parser.add_argument('--force', action='store_true', help='replace an existing OUT')
-    from mmhybrid.utils.cli import ConfigOptionsAction
     parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction)
     args = parser.parse_args(argv)
     if args.mobile_profile and not args.mobile:
@@ -131,10 +132,10 @@ def main(argv=None):
     for shape, errors in result.errors.items():
         print(f'onnxruntime vs PyTorch at {list(shape)}: max relative error '
               f'{max(errors):.2e} over {len(errors)} output(s) (rtol {args.rtol:g})')
-    print(f'saved {args.out}')
     if args.mobile:
         from mmhybrid.analysis.mobile_onnx import check_mobile_usability
         print(f'mobile checker: {check_mobile_usability(args.out).summary()}')
+    print(f'saved {args.out}')
     return 0
 
 

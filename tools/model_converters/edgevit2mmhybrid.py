@@ -32,9 +32,35 @@ import sys
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple
 
-import torch
-
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Convert an EdgeViT checkpoint (saic-fi/edgevit layout) to mmhybrid.')
+    parser.add_argument('src', help='checkpoint in the authors\' layout')
+    parser.add_argument('dst', help='output .pth path')
+    parser.add_argument('--ema', action='store_true',
+                        help='convert the "model_ema" weights instead of "model"')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help='write unprefixed backbone keys and drop the classifier head '
+                        '(for detection/segmentation init_cfg)')
+    parser.add_argument('--keep-final-norm', action='store_true',
+                        help='with --backbone-only: keep the final BatchNorm "norm.*" for an '
+                        'EdgeViT(final_norm=True)')
+    parser.add_argument('--allow-pickle', action='store_true',
+                        help='load SRC with weights_only=False (training checkpoints that '
+                        'pickle an argparse "args"); only for files you trust')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing DST (never SRC itself)')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+import torch  # noqa: E402
+
 from mmhybrid.models.backbones.edgevit import EdgeViT  # noqa: E402
 from mmhybrid.utils.converters import (  # noqa: E402
     load_source_checkpoint,
@@ -111,24 +137,7 @@ def verify(converted: Dict[str, torch.Tensor], arch: dict, backbone_only: bool,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(
-        description='Convert an EdgeViT checkpoint (saic-fi/edgevit layout) to mmhybrid.')
-    parser.add_argument('src', help='checkpoint in the authors\' layout')
-    parser.add_argument('dst', help='output .pth path')
-    parser.add_argument('--ema', action='store_true',
-                        help='convert the "model_ema" weights instead of "model"')
-    parser.add_argument('--backbone-only', action='store_true',
-                        help='write unprefixed backbone keys and drop the classifier head '
-                        '(for detection/segmentation init_cfg)')
-    parser.add_argument('--keep-final-norm', action='store_true',
-                        help='with --backbone-only: keep the final BatchNorm "norm.*" for an '
-                        'EdgeViT(final_norm=True)')
-    parser.add_argument('--allow-pickle', action='store_true',
-                        help='load SRC with weights_only=False (training checkpoints that '
-                        'pickle an argparse "args"); only for files you trust')
-    parser.add_argument('--force', action='store_true',
-                        help='replace an existing DST (never SRC itself)')
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     check_destination(args.dst, sources=[args.src], force=args.force)
 
     checkpoint = load_source_checkpoint(args.src, args.allow_pickle)
@@ -141,10 +150,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                             layout='backbone' if args.backbone_only else 'ImageClassifier'),
                   state_dict=converted)
     atomic_torch_save(result, args.dst)  # a temporary file renamed into place
-    print(f'Converted {len(converted)} tensors from {origin} (arch: {arch_name or arch}) '
-          f'to {args.dst}.')
     if dropped:
         print(f'Dropped {len(dropped)} keys on request: {", ".join(dropped)}')
+    print(f'Converted {len(converted)} tensors from {origin} (arch: {arch_name or arch}) '
+          f'to {args.dst}.')
     return result
 
 

@@ -37,9 +37,31 @@ import sys
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple, Type
 
-import torch
-
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Convert a TransCNN / HAT-Net checkpoint (authors\' layout) to mmhybrid.')
+    parser.add_argument('src', help='checkpoint in the authors\' layout')
+    parser.add_argument('dst', help='output .pth path')
+    parser.add_argument('--ema', action='store_true',
+                        help='convert the "model_ema" weights instead of "model"')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help='write unprefixed backbone keys and drop the classifier')
+    parser.add_argument('--allow-pickle', action='store_true',
+                        help='load SRC with weights_only=False (training checkpoints that '
+                        'pickle an argparse "args"); only for files you trust')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing DST (never SRC itself)')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
+
+import torch  # noqa: E402
+
 from mmhybrid.models.backbones.hatnet import HATNet, TransCNN  # noqa: E402
 from mmhybrid.utils.converters import (  # noqa: E402
     load_source_checkpoint,
@@ -109,20 +131,7 @@ def verify(converted: Dict[str, torch.Tensor], cls: Type, arch: str,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(
-        description='Convert a TransCNN / HAT-Net checkpoint (authors\' layout) to mmhybrid.')
-    parser.add_argument('src', help='checkpoint in the authors\' layout')
-    parser.add_argument('dst', help='output .pth path')
-    parser.add_argument('--ema', action='store_true',
-                        help='convert the "model_ema" weights instead of "model"')
-    parser.add_argument('--backbone-only', action='store_true',
-                        help='write unprefixed backbone keys and drop the classifier')
-    parser.add_argument('--allow-pickle', action='store_true',
-                        help='load SRC with weights_only=False (training checkpoints that '
-                        'pickle an argparse "args"); only for files you trust')
-    parser.add_argument('--force', action='store_true',
-                        help='replace an existing DST (never SRC itself)')
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     check_destination(args.dst, sources=[args.src], force=args.force)
 
     checkpoint = load_source_checkpoint(args.src, args.allow_pickle)
@@ -137,10 +146,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                             layout='backbone' if args.backbone_only else 'ImageClassifier'),
                   state_dict=converted)
     atomic_torch_save(result, args.dst)  # a temporary file renamed into place
-    print(f'Converted {len(converted)} tensors from {origin} ({cls.__name__} {arch}) to '
-          f'{args.dst}.')
     if dropped:
         print(f'Dropped {len(dropped)} classifier keys on request: {", ".join(dropped)}')
+    print(f'Converted {len(converted)} tensors from {origin} ({cls.__name__} {arch}) to '
+          f'{args.dst}.')
     return result
 
 
