@@ -21,7 +21,11 @@ Dynamic exports (:func:`export_onnx` with ``dynamic=True``):
 * trace mmseg's ``Upsample`` (``scale_factor`` without ``size``, used by FPN heads), whose
   ``int(h * scale_factor)`` would be frozen into the graph, through an equivalent forward that
   computes the same size from the traced shape (:func:`traceable_resizes`; eager mode and the
-  module itself are untouched).
+  module itself are untouched);
+* tell the modules whose graph depends on it that height and width are dynamic
+  (:func:`dynamic_export_mode`: their ``set_dynamic_export(True)`` for the export, e.g.
+  HAT-Net/TransCNN's window attention then always builds its padding mask); the module is
+  told, nothing is read from a global flag.
 
 :func:`export_and_check` writes to a temporary file beside the output and moves it into place
 only when every check passed, so a failed export or check leaves nothing at the output path (an
@@ -32,21 +36,20 @@ import os
 import os.path as osp
 import types
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmhybrid.models.utils import symbolic_shapes
 from mmhybrid.utils.fileio import atomic_output
 
 __all__ = [
     'DEFAULT_RTOL', 'DYNAMIC_CHECK_OFFSETS', 'DYNAMIC_CHECK_SIZE_OFFSETS', 'OnnxParityError',
     'ParityResult', 'flatten_outputs', 'relative_error', 'export_onnx', 'check_onnx_parity',
     'dynamic_check_size', 'dynamic_check_sizes', 'dynamic_export_blockers', 'traceable_resizes',
-    'export_and_check'
+    'dynamic_export_mode', 'export_and_check'
 ]
 
 DEFAULT_RTOL = 1e-4
@@ -209,6 +212,23 @@ def traceable_resizes(module: nn.Module):
             vars(sub).pop('forward', None)
 
 
+@contextlib.contextmanager
+def dynamic_export_mode(module: nn.Module) -> Iterator[List[nn.Module]]:
+    """Within the block, every submodule of ``module`` with a ``set_dynamic_export`` method
+    (e.g. :class:`mmhybrid.models.layers.HMHSA`) knows that a trace with dynamic height/width
+    is being recorded; each gets its previous setting (``dynamic_export``) back afterwards.
+    Yields the modules told."""
+    told = [(sub, getattr(sub, 'dynamic_export', False)) for sub in module.modules()
+            if callable(getattr(sub, 'set_dynamic_export', None))]
+    for sub, _ in told:
+        sub.set_dynamic_export(True)
+    try:
+        yield [sub for sub, _ in told]
+    finally:
+        for sub, previous in told:
+            sub.set_dynamic_export(previous)
+
+
 def _output_names(num: int) -> List[str]:
     return ['output'] if num == 1 else [f'output{i}' for i in range(num)]
 
@@ -224,7 +244,8 @@ def export_onnx(module: nn.Module,
     The input is named ``input``; outputs ``output`` (one) or ``output0..N`` (several, in the
     order of the flattened tuple). ``dynamic`` marks batch / height / width as dynamic axes of
     the input and of every 4-D output (batch only for others), refuses modules with
-    :func:`dynamic_export_blockers` before tracing, and traces under :func:`traceable_resizes`.
+    :func:`dynamic_export_blockers` before tracing, and traces under :func:`traceable_resizes`
+    and :func:`dynamic_export_mode`.
 
     Raises:
         RuntimeError: the export failed, or (``dynamic``) was refused before tracing.
@@ -247,7 +268,7 @@ def export_onnx(module: nn.Module,
                 if out.dim() == 4 else {0: 'batch'}
     try:
         with traceable_resizes(module) if dynamic else contextlib.nullcontext(), \
-                symbolic_shapes() if dynamic else contextlib.nullcontext():
+                dynamic_export_mode(module) if dynamic else contextlib.nullcontext():
             torch.onnx.export(
                 module, (inputs, ), path, opset_version=opset, dynamo=False,
                 input_names=['input'], output_names=names, dynamic_axes=dynamic_axes,

@@ -12,9 +12,11 @@ import torch
 import torch.nn as nn
 
 from mmhybrid.analysis.onnx_export import (
+    OnnxParityError,
     dynamic_check_size,
     dynamic_check_sizes,
     dynamic_export_blockers,
+    dynamic_export_mode,
     export_and_check,
     traceable_resizes,
 )
@@ -179,3 +181,28 @@ def test_mmseg_upsample_is_traced_with_a_symbolic_size(scale_factor, tmp_path):
     assert 'forward' not in vars(upsample)  # only inside the context
     result = export_and_check(model, x, str(tmp_path / 'up.onnx'), dynamic=True)
     assert len(result.errors) == 3 and result.passed, result.errors
+
+
+def test_the_exporter_tells_hmhsa_about_dynamic_shapes(tmp_path):
+    """HAT-Net/TransCNN's window attention is told by the exporter (no global flag) that the
+    trace gets dynamic sizes; exported at a size that needs no padding, it is then right at
+    sizes that do, and it is wrong without being told."""
+    from mmhybrid.models.layers import HMHSA
+
+    model = nn.Sequential(HMHSA(32, head_dim=16, grid_size=4, ds_ratio=2), nn.Identity()).eval()
+    attn = model[0]
+    assert attn.dynamic_export is False
+    with dynamic_export_mode(model) as told:
+        assert told == [attn] and attn.dynamic_export is True
+    assert attn.dynamic_export is False  # only inside the context
+
+    x, padded_sizes = torch.rand(1, 32, 16, 16), [(18, 23), (13, 10)]
+    result = export_and_check(model, x, str(tmp_path / 'told.onnx'), dynamic=True,
+                              extra_shapes=padded_sizes)
+    assert len(result.errors) == 3 and result.passed, result.errors
+    assert attn.dynamic_export is False
+
+    attn.set_dynamic_export = lambda enabled=True: None  # deaf to the exporter
+    with pytest.raises(OnnxParityError):
+        export_and_check(model, x, str(tmp_path / 'deaf.onnx'), dynamic=True,
+                         extra_shapes=padded_sizes)

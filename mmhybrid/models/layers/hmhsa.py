@@ -15,7 +15,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.registry import MODELS
-from ..utils import crop_to, pad_to_multiple, tracing_symbolic_shapes
+from ..utils import crop_to, pad_to_multiple
 from ..utils.deploy import fold_preceding_bn_into_pointwise_conv
 
 
@@ -49,6 +49,11 @@ class HMHSA(BaseModule):
     ``add_identity`` defaults to True, like mmcv's ``NonLocal2d``/``GeneralizedAttention``), so a
     stock mmdet/mmseg ``ResNet`` inserts it through ``plugins=`` (see the second example and
     ``configs/hatnet/resnet50-hmhsa_8xb32_in1k.py``).
+
+    **Dynamic-shape ONNX export.** :meth:`set_dynamic_export` tells the module that the trace
+    being recorded gets dynamic height/width axes; the exporter
+    (:func:`mmhybrid.analysis.onnx_export.export_onnx` with ``dynamic=True``) sets it for the
+    export and resets it afterwards. Nothing else reads it: eager mode is unaffected.
 
     **Deploy.** :meth:`reparameterize` (or ``deploy=True``) folds a BatchNorm ``norm`` into the
     1x1 ``qkv`` and ``ds_norm`` into the 1x1 ``kv`` that consume them (exact: no padding or
@@ -147,8 +152,23 @@ class HMHSA(BaseModule):
             self.pool = nn.AvgPool2d(ds_ratio, stride=ds_ratio, ceil_mode=True)
             self.q = nn.Conv2d(in_channels, in_channels, 1)
             self.kv = nn.Conv2d(in_channels, in_channels * 2, 1)
+        #: Whether a dynamic-shape export is being traced (:meth:`set_dynamic_export`).
+        self.dynamic_export = False
         if deploy:
             self.reparameterize()
+
+    def set_dynamic_export(self, enabled: bool = True) -> None:
+        """Declare that the trace being recorded gets dynamic height/width axes (ONNX export
+        with ``dynamic_axes``), or no longer does.
+
+        While set and tracing, the window attention always builds its key mask from the traced
+        sizes: a Python ``if`` on the export size's padding would be frozen into the graph and
+        make the export wrong at sizes that need padding. Eager mode and static exports (where
+        the mask is left out when nothing is padded, so mobile accelerators do not see the
+        masking ops) are unaffected. :func:`mmhybrid.analysis.onnx_export.export_onnx` sets it
+        with ``dynamic=True`` and resets it afterwards.
+        """
+        self.dynamic_export = bool(enabled)
 
     def reparameterize(self) -> None:
         """Fold a BatchNorm ``norm`` into ``qkv`` and ``ds_norm`` into ``kv`` (each then
@@ -179,11 +199,11 @@ class HMHSA(BaseModule):
         q, k, v = qkv.unbind(0)
 
         key_mask = None
-        # For a dynamic-shape export the mask is always built, from the traced sizes: a Python
-        # `if` on the export size's padding would be frozen into the graph. Where nothing is
-        # padded it is all True and changes nothing (static exports leave it out, so mobile
-        # accelerators do not see the masking ops).
-        if tracing_symbolic_shapes() or pad_h or pad_w:
+        # For a dynamic-shape export (set_dynamic_export) the mask is always built, from the
+        # traced sizes: a Python `if` on the export size's padding would be frozen into the
+        # graph. Where nothing is padded it is all True and changes nothing (static exports
+        # leave it out, so mobile accelerators do not see the masking ops).
+        if (self.dynamic_export and torch.jit.is_tracing()) or pad_h or pad_w:
             valid = (torch.arange(rows * g, device=qkv.device) < height)[:, None] \
                 & (torch.arange(cols * g, device=qkv.device) < width)[None, :]
             # (windows, 1 query axis, g*g keys): padded keys never receive attention.

@@ -1,9 +1,9 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 from .channels import backbone_output_channels, check_feature_channels
 from .deploy import fuse_conv_bn_pairs, switch_to_deploy
-from .padding import crop_to, pad_to_multiple, symbolic_shapes, tracing_symbolic_shapes
+from .padding import crop_to, pad_to_multiple
 
 __all__ = [
     'backbone_output_channels', 'check_feature_channels', 'fuse_conv_bn_pairs',
-    'switch_to_deploy', 'pad_to_multiple', 'symbolic_shapes', 'tracing_symbolic_shapes', 'crop_to'
+    'switch_to_deploy', 'pad_to_multiple', 'crop_to'
 ]

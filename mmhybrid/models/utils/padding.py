@@ -1,32 +1,9 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Internal padding so that backbones with fixed window/stride grids accept any input size."""
-import contextlib
-from typing import Iterator, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
-
-_symbolic_shapes = False
-
-
-@contextlib.contextmanager
-def symbolic_shapes() -> Iterator[None]:
-    """Declare that the trace being recorded gets dynamic height/width axes (ONNX export with
-    ``dynamic_axes``): size-dependent branches must then be recorded for every size, not
-    decided for the export size. ``mmhybrid.analysis.export_and_check(dynamic=True)`` enters it.
-    """
-    global _symbolic_shapes
-    previous, _symbolic_shapes = _symbolic_shapes, True
-    try:
-        yield
-    finally:
-        _symbolic_shapes = previous
-
-
-def tracing_symbolic_shapes() -> bool:
-    """Whether a trace with dynamic height/width is being recorded (see
-    :func:`symbolic_shapes`)."""
-    return _symbolic_shapes and torch.jit.is_tracing()
 
 
 def pad_to_multiple(x: torch.Tensor, divisor: int) -> Tuple[torch.Tensor, Tuple[int, int]]:
