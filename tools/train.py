@@ -133,6 +133,7 @@ from mmhybrid.apis.short_run import (  # noqa: E402
 )
 from mmhybrid.engine import WorkDirLock, find_resumable_checkpoint  # noqa: E402
 from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
+from mmhybrid.utils.config import interrupts_stay_interrupts  # noqa: E402
 from mmhybrid.utils.fileio import check_outputs, config_inputs  # noqa: E402
 from mmhybrid.utils.state_dict import check_checkpoint_fits, read_checkpoint  # noqa: E402
 
@@ -224,10 +225,15 @@ def main(argv=None):
         if lock.message:
             print(lock.message, flush=True)
         setup_cpu_distributed(cfg)
-        runner = build_runner(cfg)
+        short_run = args.iters is not None or args.epochs is not None
+        runner = build_runner(cfg, quiet=short_run)
+        if short_run:
+            print('short run: the terminal shows progress, metrics and warnings; the whole log '
+                  f'is {osp.join(runner.log_dir, runner.timestamp + ".log")}', flush=True)
         check_runner_model(runner)
         check_start_checkpoint(runner, args.config, args.resume_with_changes)
-        runner.train()
+        with interrupts_stay_interrupts():  # MMEngine formats the config at the start and saves
+            runner.train()
     return runner
 
 

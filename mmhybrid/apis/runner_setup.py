@@ -316,9 +316,13 @@ def suggest_registered_name(error: KeyError) -> Optional[str]:
     return f'{wanted!r} is not registered; did you mean {" or ".join(map(repr, close))}?'
 
 
-def build_runner(cfg: Config):
+def build_runner(cfg: Config, quiet: bool = False):
     """``Runner.from_cfg`` (or the config's ``runner_type``), with a suggestion for a
     misspelt ``type=``.
+
+    The terminal shows expected library "errors" (no detection to score) as explained
+    warnings; ``quiet=True`` (short runs) keeps it to progress, metrics and actionable
+    warnings. The log file in the work dir keeps every line (:mod:`mmhybrid.engine.console`).
 
     Calls :func:`~mmhybrid.utils.checkpoint.allow_mmengine_checkpoints` first: the runner's
     checkpoints are then written so that they load safely, and ``Runner.resume`` /
@@ -327,9 +331,19 @@ def build_runner(cfg: Config):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    from mmhybrid.engine.console import console_runner
+    from mmhybrid.utils.config import interrupts_stay_interrupts
+
     allow_mmengine_checkpoints()
     try:
-        return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        with interrupts_stay_interrupts():  # the runner formats the config as it starts
+            runner_cls = cfg.get('runner_type', Runner)
+            if isinstance(runner_cls, str):
+                runner_cls = RUNNERS.get(runner_cls)
+                if runner_cls is None:
+                    raise KeyError(f'{cfg.runner_type} is not in the {RUNNERS.scope}::runner '
+                                   'registry')
+            return console_runner(runner_cls, quiet).from_cfg(cfg)
     except KeyError as error:
         suggestion = suggest_registered_name(error)
         if suggestion is None:

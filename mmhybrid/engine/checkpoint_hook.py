@@ -17,7 +17,9 @@ At every instant the work dir holds an intact checkpoint that ``last_checkpoint`
 that :func:`mmhybrid.engine.find_resumable_checkpoint` finds). Likewise a new best checkpoint
 (``save_best``) is written before the previous one is removed. A model whose weights hold NaN
 or inf is never saved (:class:`mmhybrid.engine.DivergenceError`), and the clean-up of
-temporaries left by killed saves spares those of processes still running.
+temporaries left by killed saves spares those of processes still running. A Ctrl-C during a
+save ends the run as a ``KeyboardInterrupt`` (MMEngine reports it as a ``SyntaxError`` about
+formatting the config; :func:`mmhybrid.utils.config.interrupts_stay_interrupts`).
 
 ``tools/train.py`` switches it on for every run it starts (``mim train`` and
 ``tools/dist_train.sh`` go through that script); a config used with another launcher selects
@@ -38,6 +40,7 @@ from mmengine.hooks import CheckpointHook
 
 from mmhybrid.registry import HOOKS
 from mmhybrid.utils.checkpoint import allow_mmengine_checkpoints
+from mmhybrid.utils.config import interrupts_stay_interrupts
 from mmhybrid.utils.fileio import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_bytes
 from mmhybrid.utils.state_dict import describe_non_finite
 from .divergence_guard import DivergenceError, non_finite_model_tensors
@@ -143,7 +146,7 @@ class AtomicCheckpointHook(CheckpointHook):
         if not self.save_best:
             return
         check_weights_before_saving(runner, 'the best checkpoint')
-        with _removals_deferred(self.file_backend) as removals:
+        with _removals_deferred(self.file_backend) as removals, interrupts_stay_interrupts():
             super()._save_best_checkpoint(runner, metrics)
         current = {self.best_ckpt_path} if len(self.key_indicators) == 1 else set(
             self.best_ckpt_path_dict.values())
@@ -164,16 +167,17 @@ class AtomicCheckpointHook(CheckpointHook):
         ckpt_filename = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        runner.save_checkpoint(
-            self.out_dir,
-            ckpt_filename,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
+        with interrupts_stay_interrupts():
+            runner.save_checkpoint(
+                self.out_dir,
+                ckpt_filename,
+                self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args)
 
         if not is_main_process():
             return

@@ -155,21 +155,3 @@ def test_train_tool_short_run_of_the_real_config(tmp_path):
     assert any(re.search(r'Iter\(val\) \[2/2\].*mIoU: \d', line) for line in lines)
     assert not [line for line in lines if 'WARNING' in line or 'ERROR' in line]
 
-
-def test_the_short_run_console_keeps_progress_errors_and_actionable_warnings():
-    import logging
-
-    from mmhybrid.engine.console import LIBRARY_NOISE, ShortRunConsoleFilter
-
-    def passes(level, message):
-        return ShortRunConsoleFilter().filter(
-            logging.LogRecord('mmengine', level, __file__, 1, message, None, None))
-
-    assert passes(logging.INFO, 'Iter(train) [ 2/20]  lr: 1e-4  loss: 2.5')
-    assert passes(logging.INFO, 'Epoch(val) [3][10/10]    accuracy/top1: 41.0')
-    assert passes(logging.INFO, 'Saving checkpoint at 20 iterations')
-    assert not passes(logging.INFO, 'Config:\nmodel = dict(...)')
-    assert not passes(logging.INFO, 'per class results:')
-    assert passes(logging.WARNING, 'The model and loaded state dict do not match exactly')
-    assert passes(logging.ERROR, 'The testing results of the whole dataset is empty.')
-    assert all(not passes(logging.WARNING, noise + ' ...') for noise in LIBRARY_NOISE)
