@@ -132,11 +132,18 @@ def test_tool_quantizes_scores_and_times(family, data, tmp_path, capsys):
         (EDGEVIT, cls_options(data['imagenet']))
     ckpt = save_random_checkpoint(config, options, tmp_path / 'model.pth')
     out, fp32, report = tmp_path / 'int8.onnx', tmp_path / 'fp32.onnx', tmp_path / 'r.json'
+    cli = as_cli(options)
+    if family == 'segmentor':  # the data root through --data-root, as the README's first hour
+        cli = as_cli({k: v for k, v in options.items() if not k.endswith('.data_root')}) + [
+            '--data-root', data['ade']]
     status, stdout, stderr = run_tool(
         [config, out, '--checkpoint', ckpt, '--num-calib', 6, '--shape', 64, 64, '--threads', 1,
-         '--runs', 3, '--warmup', 1, '--fp32-out', fp32, '--json', report] + as_cli(options),
-        capsys)
+         '--runs', 3, '--warmup', 1, '--fp32-out', fp32, '--json', report] + cli, capsys)
     assert status == 0, stderr
+    assert 'WARNING' not in stdout  # no library chatter (the IoUMetric prefix notice)
+    if family == 'segmentor':
+        assert f'--data-root: train_dataloader.dataset.data_root: data/ade/' \
+            f'ADEChallengeData2016 -> {data["ade"]}' in stdout
     # the last line names every file written
     assert stdout.splitlines()[-1] == f'saved {out}, fp32: {fp32}, numbers: {report}'
     result = json.loads(report.read_text())

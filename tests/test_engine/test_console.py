@@ -7,6 +7,8 @@ from mmengine.runner import Runner
 from mmhybrid.engine.console import LIBRARY_NOISE, console_runner
 
 EMPTY_COCO = 'The testing results of the whole dataset is empty.'
+NO_BEST = ('Since `metrics` is an empty dict, the behavior to save the best checkpoint will be '
+           'skipped in this evaluation.')
 
 
 @pytest.fixture
@@ -62,14 +64,19 @@ def test_a_short_run_shows_progress_errors_and_actionable_warnings(runner_logger
 
 
 @pytest.mark.parametrize('quiet', [False, True])
-def test_an_empty_detection_result_is_explained_not_an_error(runner_logger, quiet):
+def test_an_empty_detection_result_is_explained_not_an_error_or_warning(runner_logger, quiet):
     build, read = runner_logger
     logger = build(quiet=quiet)
     logger.error(EMPTY_COCO)
+    logger.warning(NO_BEST)
     logger.error('a real error')
+    logger.warning(LIBRARY_NOISE[0] + ' IoUMetric.')
     terminal, log_file = read()
     errors = [line for line in terminal.splitlines() if 'ERROR' in line]
     assert len(errors) == 1 and errors[0].endswith('a real error'), terminal
-    assert 'WARNING - the detector made no detection on the whole evaluation set' in terminal
-    assert EMPTY_COCO not in terminal
+    assert 'WARNING' not in terminal
+    assert 'INFO - No detection on the whole evaluation set' in terminal
+    assert 'INFO - No best checkpoint from this evaluation' in terminal
+    assert EMPTY_COCO not in terminal and NO_BEST not in terminal
     assert EMPTY_COCO in log_file and 'ERROR' in log_file  # the file keeps the library's line
+    assert LIBRARY_NOISE[0] in log_file and LIBRARY_NOISE[0] not in terminal

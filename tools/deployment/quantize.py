@@ -42,6 +42,9 @@ def parse_args(argv=None):
     parser.add_argument('out', help='output int8 .onnx file')
     parser.add_argument('--checkpoint', help='weights (default: random init, which makes the '
                         'accuracy figures meaningless)')
+    parser.add_argument('--data-root', metavar='DIR',
+                        help='read the calibration and evaluation images from DIR (every '
+                        'dataset of the config, as tools/train.py --data-root)')
     parser.add_argument('--calib-split', choices=SPLITS, default='train',
                         help='dataset split the calibration images come from')
     parser.add_argument('--num-calib', type=int, default=32,
@@ -91,14 +94,21 @@ from mmhybrid.analysis.quantize import (  # noqa: E402
     quantize_config,
 )
 from mmhybrid.analysis.task_model import load_config  # noqa: E402
+from mmhybrid.apis.short_run import follow_data_root  # noqa: E402
+from mmhybrid.engine.console import quiet_library_noise  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 
 def main(argv=None):
     args = parse_args(argv)
+    quiet_library_noise()  # the config's evaluator is built without a runner
     sources = [args.checkpoint] if args.checkpoint else []
     try:
         cfg = load_config(args.config, args.cfg_options)
+        if args.data_root:
+            changes = follow_data_root(cfg, args.data_root)
+            if changes:
+                print(f'--data-root: {"; ".join(changes)}', flush=True)
         check_quantize_outputs(cfg, args.out, config=args.config, checkpoint=args.checkpoint,
                                fp32_out=args.fp32_out, json_out=args.json)
         for dst in filter(None, (args.out, args.fp32_out, args.json)):
@@ -120,11 +130,11 @@ def main(argv=None):
         op_types=tuple(args.op_types), nodes_to_exclude=tuple(args.exclude_nodes),
         calibrate_method=args.calibrate_method, activation_type=args.activation_type)
     try:
-        result = quantize_config(
-            args.config, args.out, checkpoint=args.checkpoint, calib_split=args.calib_split,
+        result = quantize_config(  # cfg: the --cfg-options and --data-root are applied
+            cfg, args.out, checkpoint=args.checkpoint, calib_split=args.calib_split,
             num_calib=args.num_calib, eval_split=args.eval_split, num_eval=args.num_eval,
             shape=args.shape, threads=threads, runs=args.runs, warmup=args.warmup,
-            settings=settings, cfg_options=args.cfg_options, fp32_out=args.fp32_out,
+            settings=settings, fp32_out=args.fp32_out,
             profile=args.profile, progress=not args.no_progress)
     except (QuantizeError, OnnxParityError, RuntimeError, OSError) as exc:
         print(f'FAILED: {type(exc).__name__}: {exc} Nothing was written to {args.out}.',
