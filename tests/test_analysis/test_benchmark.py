@@ -4,6 +4,7 @@ reproduce_tables.py, and the latency protocol (no timing assertions: speed belon
 benchmarks, not in tests)."""
 import json
 import os.path as osp
+import time
 
 import pytest
 import torch
@@ -16,11 +17,18 @@ TINY_SEG = osp.join(ROOT, 'configs/topformer/topformer_t_ade20k.py')
 
 def test_measure_latency_protocol():
     calls = []
-    result = measure_latency(lambda: calls.append(1), warmup=3, runs=7, batch=4)
+
+    def call():  # sleeps >= 2 ms and keeps 8 MiB of touched memory per call
+        calls.append(b'\x01' * (8 * 2**20))
+        time.sleep(2e-3)
+
+    result = measure_latency(call, warmup=3, runs=7, batch=4)
     assert len(calls) == 10 and result.runs == 7 and result.warmup == 3
-    assert result.median_ms >= result.min_ms >= 0 and result.max_ms >= result.median_ms
+    assert result.median_ms >= result.min_ms >= 2 and result.max_ms >= result.median_ms
     assert result.images_per_s == pytest.approx(4e3 / result.median_ms)
-    assert result.memory_kind.startswith('cpu') and result.peak_memory_mib >= 0
+    # The memory is measured over the warm-up calls: 3 x 8 MiB kept alive.
+    assert result.memory_kind == 'cpu peak rss delta'
+    assert 20 <= result.peak_memory_mib < 200
     assert result.threads == torch.get_num_threads()
     with pytest.raises(ValueError, match='runs must be >= 1'):
         measure_latency(lambda: None, runs=0)

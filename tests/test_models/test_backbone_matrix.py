@@ -245,12 +245,9 @@ def test_with_cp_gives_identical_outputs_and_gradients(family, deterministic_wei
 
 
 def _fuse(model: nn.Module) -> nn.Module:
-    """The deploy conversion each family offers today: TRT-ViT's method, else the free
-    function :func:`mmhybrid.models.utils.switch_to_deploy`."""
-    if hasattr(model, 'switch_to_deploy'):
-        model.switch_to_deploy()
-        return model
-    return free_switch_to_deploy(model)
+    """The backbone's own deploy conversion (every backbone inherits ``switch_to_deploy()``)."""
+    model.switch_to_deploy()
+    return model
 
 
 @pytest.mark.parametrize('family', FAMILY_NAMES)
@@ -278,17 +275,26 @@ def test_fused_outputs_and_checkpoint_reload(family, deterministic_weights,
         torch.testing.assert_close(out, ref, rtol=0, atol=0)
 
 
-def _method_param(family):
-    marks = [] if FAMILIES[family][0] in (TRTViT, TopFormer, HATNet, TransCNN, EdgeViT) else [
-        pytest.mark.xfail(strict=True, reason='only TRTViT has a switch_to_deploy() method; the '
-                          'README promises it on every backbone (issue 11)')]
-    return pytest.param(family, marks=marks, id=family)
-
-
-@pytest.mark.parametrize('family', [_method_param(f) for f in FAMILY_NAMES])
-def test_backbone_has_switch_to_deploy_method(family):
-    """Every backbone offers ``switch_to_deploy()`` as a method."""
-    assert callable(getattr(build(family), 'switch_to_deploy', None))
+@pytest.mark.parametrize('family', FAMILY_NAMES)
+def test_switch_to_deploy_is_idempotent(family, deterministic_weights, deterministic_input):
+    """``switch_to_deploy()`` leaves the backbone folded and in eval mode, and a second call
+    changes nothing (same state dict, same outputs); the free function
+    :func:`mmhybrid.models.utils.switch_to_deploy` then finds nothing left to fold."""
+    model = deterministic_weights(build(family).double())
+    model.switch_to_deploy()
+    assert model.deploy is True and not model.training
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    x = deterministic_input((1, 3, 33, 47))
+    with torch.no_grad():
+        reference = model(x)
+        model.switch_to_deploy()
+        free_switch_to_deploy(model)
+        outs = model(x)
+    assert list(model.state_dict()) == list(state)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
+    for ref, out in zip(reference, outs):
+        torch.testing.assert_close(out, ref, rtol=0, atol=0)
 
 
 def _deploy_flag_param(family):
