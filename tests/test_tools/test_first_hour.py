@@ -83,6 +83,6 @@ def test_the_first_hour_runs_as_written(tmp_path):
         assert not noisy, '\n'.join(noisy)
     missing = [path for path in EXPECTED_OUTPUTS if not osp.exists(checkout / path)]
     assert not missing, missing
-    overlays = [name for _, _, names in os.walk(checkout / 'work_dirs/first/seg/test')
+    overlays = [name for _, _, names in os.walk(checkout / 'work_dirs/first/seg/overlays')
                 for name in names if name.endswith('.png')]
     assert len(overlays) == 2  # --show-dir: one drawing per tiny validation image
