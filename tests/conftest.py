@@ -1,4 +1,5 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
+import contextlib
 import os.path as osp
 import sys
 
@@ -29,20 +30,34 @@ def _seed():
     torch.manual_seed(0)
 
 
+@contextlib.contextmanager
+def _default_scopes_restored():
+    """MMEngine's default scope is process-global: whatever sets one (``init_default_scope``,
+    building a ``Runner``) silently redirects the registry look-ups of everything after it.
+    Restore the scope instances, and so the current scope, to what they were."""
+    from mmengine.registry import DefaultScope
+    before = list(DefaultScope._instance_dict.items())
+    try:
+        yield
+    finally:
+        # Re-read the dict: ``DefaultScope.overwrite_default_scope`` replaces it with a copy.
+        instances = DefaultScope._instance_dict
+        instances.clear()
+        instances.update(before)
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _isolate_default_scope_per_module():
+    """Scopes set by module-scoped fixtures (which run before the per-test restore takes its
+    snapshot) end with their module, so no test file leaks a scope into the next."""
+    with _default_scopes_restored():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolate_default_scope():
-    """MMEngine's default scope is process-global: a test that sets one (``init_default_scope``,
-    building a ``Runner``) would silently redirect the registry look-ups of the tests after it.
-    Restore the scope instances to what they were before each test."""
-    from mmengine.registry import DefaultScope
-    instances = DefaultScope._instance_dict
-    before = list(instances)
-    yield
-    for name in list(instances):
-        if name not in before:
-            del instances[name]
-    for name in before:
-        instances.move_to_end(name)
+    with _default_scopes_restored():
+        yield
 
 
 @pytest.fixture
