@@ -5,8 +5,11 @@ From the bottom up::
 
     utils, registry, version          import no other mmhybrid package
     models, datasets, engine, testing  import utils and registry (and themselves)
-    analysis                           imports the above, never apis
-    apis                               may import anything (runner set-up, inference, weights)
+    tasks                              imports models: a config's scope and its built model
+    analysis                           measurement: imports tasks and the above
+    deploy                             deployment: imports analysis (timings) and the above
+    apis                               the user APIs: may import anything (runner set-up,
+                                       inference, weights)
 
 Every import counts, including those inside functions and ``importlib.import_module('...')``
 with a literal name: a lazy import is still a dependency. Also checked here: library code
@@ -37,7 +40,9 @@ ALLOWED: Dict[str, Tuple[str, ...]] = {
     'mmhybrid.datasets': ('mmhybrid.utils', 'mmhybrid.registry'),
     'mmhybrid.engine': ('mmhybrid.utils', 'mmhybrid.registry'),
     'mmhybrid.testing': ('mmhybrid.utils', 'mmhybrid.registry'),
-    'mmhybrid.analysis': BASE + ('mmhybrid.models', 'mmhybrid.datasets', 'mmhybrid.engine'),
+    'mmhybrid.tasks': BASE + ('mmhybrid.models', ),
+    'mmhybrid.analysis': BASE + ('mmhybrid.models', 'mmhybrid.tasks'),
+    'mmhybrid.deploy': BASE + ('mmhybrid.models', 'mmhybrid.tasks', 'mmhybrid.analysis'),
     'mmhybrid.apis': None,
 }
 

@@ -13,14 +13,14 @@ import argparse
 
 #: ``mmhybrid.utils.compile.COMPILE_MODES``
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
-#: ``mmhybrid.analysis.MODES``: the paths compared by default
+#: ``mmhybrid.deploy.MODES``: the paths compared by default
 COMPARE_MODES = ('eager', 'fused', 'onnxruntime')
-#: ``mmhybrid.analysis.quantize.SPLITS``
+#: ``mmhybrid.deploy.data.SPLITS``
 SPLITS = ('train', 'val', 'test')
-#: ``mmhybrid.analysis.quantize.DEFAULT_OP_TYPES``
+#: ``mmhybrid.deploy.quantize.DEFAULT_OP_TYPES``
 QUANTIZE_OP_TYPES = ('Conv', 'MatMul', 'Gemm', 'Relu', 'Clip', 'Add', 'Mul', 'Concat', 'Resize',
                      'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Sigmoid')
-#: ``sorted(mmhybrid.analysis.BASELINE_CONFIGS)``
+#: ``sorted(mmhybrid.tasks.BASELINE_CONFIGS)``
 BASELINE_NAMES = ('DeepLabV3+ MobileNetV2 (seg)', 'FPN ResNet-50 (seg)',
                   'LR-ASPP MobileNetV3-Large (seg)', 'MobileNetV2', 'MobileNetV3-Large',
                   'MobileNetV3-Small', 'ResNet-50')
@@ -29,7 +29,7 @@ TRT_VIT_ARCHS = ('a', 'b', 'c', 'd')
 #: ``sorted(mmhybrid.testing.tiny_datasets.DATASET_MAKERS)``
 TINY_DATASETS = ('ade20k', 'cityscapes', 'coco', 'coco_stuff10k', 'coco_stuff164k', 'imagenet',
                  'pascal_context')
-#: ``mmhybrid.analysis.onnx_export.DEFAULT_RTOL``
+#: ``mmhybrid.deploy.export.DEFAULT_RTOL``
 ONNX_RTOL = 1e-4
 
 

@@ -90,9 +90,9 @@ from mmhybrid.apis.runner_setup import (  # noqa: E402
     enable_visualization,
     prepare_data_checks,
     setup_cpu_distributed,
-    task_scope,
 )
 from mmhybrid.apis.short_run import follow_data_root  # noqa: E402
+from mmhybrid.tasks.scope import task_scope  # noqa: E402
 from mmhybrid.utils.fileio import (  # noqa: E402
     atomic_output,
     check_outputs,

@@ -120,7 +120,6 @@ from mmhybrid.apis.runner_setup import (  # noqa: E402
     enable_amp,
     prepare_data_checks,
     setup_cpu_distributed,
-    task_scope,
     use_atomic_checkpoints,
     use_divergence_guard,
     use_forward_compile,
@@ -132,6 +131,7 @@ from mmhybrid.apis.short_run import (  # noqa: E402
     shorten_schedule,
 )
 from mmhybrid.engine import WorkDirLock, find_resumable_checkpoint  # noqa: E402
+from mmhybrid.tasks.scope import task_scope  # noqa: E402
 from mmhybrid.utils.checkpoint import checkpoint_problem  # noqa: E402
 from mmhybrid.utils.config import interrupts_stay_interrupts  # noqa: E402
 from mmhybrid.utils.fileio import check_outputs, config_inputs  # noqa: E402

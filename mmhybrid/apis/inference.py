@@ -203,7 +203,7 @@ def initialise_like_training(model) -> None:
     files: a model built without weights gets its modules' own initialisation (e.g. a
     detector's classification bias for a prior of 0.01, so random detections score about 0.01,
     not 1.0 everywhere) instead of PyTorch's defaults."""
-    from mmhybrid.analysis.task_model import quiet_mmengine_logger
+    from mmhybrid.tasks import quiet_mmengine_logger
 
     for module in model.modules():
         init_cfg = getattr(module, 'init_cfg', None)
@@ -255,8 +255,8 @@ def get_model(name_or_config, pretrained: Union[None, bool, str] = None,
     """
     from mmengine.registry import DefaultScope
 
-    from mmhybrid.analysis.task_model import plain_model_cfg
-    from mmhybrid.apis.runner_setup import task_scope
+    from mmhybrid.tasks import plain_model_cfg
+    from mmhybrid.tasks.scope import task_scope
 
     cfg, entry, name = _load_config(name_or_config, cfg_options)
     weights = _resolve_weights(pretrained, entry, name)
@@ -362,7 +362,7 @@ class Inferencer:
             cfg, entry, name = _load_config(built.cfg, cfg_options)
         else:
             cfg, entry, name = _load_config(model, cfg_options)
-        from mmhybrid.apis.runner_setup import task_scope
+        from mmhybrid.tasks.scope import task_scope
         self.scope = task_scope(cfg)
         self.name = name
         self.task = {'mmpretrain': 'classification', 'mmseg': 'segmentation',
@@ -390,7 +390,7 @@ class Inferencer:
                 built = get_model(cfg, pretrained=weights, device=device)
             self.inferencer = inferencer_class(built, pretrained=False, device=device)
         else:
-            from mmhybrid.analysis.task_model import plain_model_cfg
+            from mmhybrid.tasks import plain_model_cfg
             lib_cfg = copy.deepcopy(cfg)
             lib_cfg.model = plain_model_cfg(lib_cfg.model)
             with warnings.catch_warnings():

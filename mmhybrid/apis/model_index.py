@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mmhybrid.analysis.model_zoo import ModelEntry
 
 __all__ = [
-    'TASK_ALIASES', 'TASK_SCOPES', 'UnknownModelError', 'find_model_index', 'load_models',
+    'TASK_ALIASES', 'METAFILE_TASK_SCOPES', 'UnknownModelError', 'find_model_index', 'load_models',
     'model_task', 'model_tasks', 'list_models', 'find_model', 'resolve_model',
     'register_into_mmpretrain', 'register_into_mmpretrain_lazily'
 ]
@@ -50,7 +50,7 @@ TASK_ALIASES = {
     'detection': ('Object Detection', 'Instance Segmentation'),
 }
 #: Metafile task of a model (:func:`model_task`) -> the library (``default_scope``) running it.
-TASK_SCOPES = {
+METAFILE_TASK_SCOPES = {
     'Image Classification': 'mmpretrain',
     'Semantic Segmentation': 'mmseg',
     'Object Detection': 'mmdet',
@@ -125,7 +125,7 @@ def _check_task(task: str, entries: List['ModelEntry']) -> None:
     known = {t.lower() for e in entries for t in model_tasks(e)}
     if task.lower() not in TASK_ALIASES and task.lower() not in known:
         raise ValueError(f'Unknown task {task!r}: use one of {sorted(TASK_ALIASES)} or a '
-                         f'metafile task ({sorted(set(TASK_SCOPES))}).')
+                         f'metafile task ({sorted(METAFILE_TASK_SCOPES)}).')
 
 
 #: Name parts that give a schedule or a size, not a model: ``8xb4``, ``160k``, ``1x``,

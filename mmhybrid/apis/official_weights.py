@@ -29,7 +29,7 @@ prints them as ``error: <message>``. Tests point the URLs at a loopback server w
 ``catalog`` argument or the :data:`MIRROR_ENV` environment variable.
 
 The module belongs to :mod:`mmhybrid.apis`, above the models: verifying a converted file builds
-the model of its config (:func:`mmhybrid.analysis.build_task_model`).
+the model of its config (:func:`mmhybrid.tasks.build_task_model`).
 """
 import difflib
 import hashlib
@@ -579,7 +579,7 @@ def verify_converted(entry: OfficialWeights, path: str, root: Optional[str] = No
     """
     import torch
 
-    from mmhybrid.analysis.task_model import build_task_model
+    from mmhybrid.tasks import build_task_model
     root = root or project_root()
     config = osp.join(root, entry.config)
     try:

@@ -18,26 +18,7 @@ from typing import List, Optional
 from mmengine.config import Config
 
 from mmhybrid.utils.checkpoint import allow_mmengine_checkpoints
-from mmhybrid.utils.config import (
-    TASK_SCOPES,
-    config_scope,
-    evaluator_metrics,
-    replace_sync_bn,
-)
-
-
-def task_scope(cfg: Config) -> str:
-    """Return the config's ``default_scope`` and import that library, with a clear error."""
-    scope = config_scope(cfg)
-    try:
-        importlib.import_module(scope)
-    except ImportError as exc:
-        raise ImportError(
-            f'The config needs {scope} ({exc}). Install it with '
-            f'`pip install "mmhybrid[{TASK_SCOPES[scope]}]"` or run `make install`.') from exc
-    # Register mmhybrid models (and mirror them) before the Runner builds anything.
-    importlib.import_module('mmhybrid.models')
-    return scope
+from mmhybrid.utils.config import evaluator_metrics, replace_sync_bn
 
 
 def default_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> str:

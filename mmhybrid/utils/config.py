@@ -41,26 +41,6 @@ def replace_sync_bn(node: Any) -> int:
     return count
 
 
-#: ``default_scope`` of each task library -> the mmhybrid extra that installs it.
-TASK_SCOPES = {'mmpretrain': 'cls', 'mmseg': 'seg', 'mmdet': 'det'}
-
-
-def config_scope(cfg: Any, user: str = 'mmhybrid tools') -> str:
-    """The config's ``default_scope``, which must be one of :data:`TASK_SCOPES`.
-
-    Raises:
-        ValueError: naming the scope found, the valid ones and how to set it; ``user`` says
-            who needs it (``'the analysis tools'``).
-    """
-    scope = cfg.get('default_scope', None)
-    if scope not in TASK_SCOPES:
-        raise ValueError(
-            f'default_scope={scope!r} in the config: {user} handle configs of '
-            f'{sorted(TASK_SCOPES)}. Inherit a runtime base such as '
-            "'mmseg::_base_/default_runtime.py', or set default_scope explicitly.")
-    return scope
-
-
 def evaluator_metrics(evaluator: Any) -> List[dict]:
     """The metric configs of a ``val_evaluator``/``test_evaluator`` value: one metric dict, a
     list of them, or an ``Evaluator`` dict holding ``metrics``."""

@@ -13,13 +13,9 @@ onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from mmhybrid.analysis import mobile_onnx  # noqa: E402
-from mmhybrid.analysis.mobile_onnx import (  # noqa: E402
-    MobileRewriteError,
-    count_ops,
-    make_mobile,
-    parse_mobile_usability,
-)
+from mmhybrid.deploy import mobile as mobile_onnx  # noqa: E402
+from mmhybrid.deploy.mobile import MobileRewriteError, count_ops, make_mobile  # noqa: E402
+from mmhybrid.deploy.mobile_check import check_mobile_usability  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RNG = np.random.RandomState(0)
@@ -147,17 +143,21 @@ def test_dynamic_input_refused():
         make_mobile(model)
 
 
-def test_parse_checker_output():
-    text = ('INFO:  Checking NNAPI\n'
-            'INFO:  3 partitions with a total of 164/175 nodes can be handled by the NNAPI EP.\n'
-            'INFO:  \tUnsupported ops: ai.onnx:HardSigmoid\n'
-            'INFO:  Unsupported nodes due to input having a dynamic shape=8\n'
-            'INFO:  Model should perform well with NNAPI as is: NO\n')
-    usability = parse_mobile_usability(text)
+def test_checker_counts_partitions_in_process(tmp_path):
+    """ORT's partition checks, called in this process: a HardSigmoid between two ReLUs splits
+    NNAPI and CoreML NeuralNetwork (no HardSigmoid) in two; CoreML MLProgram runs all three."""
+    nodes = [helper.make_node('Relu', ['x'], ['a']), helper.make_node('HardSigmoid', ['a'], ['b']),
+             helper.make_node('Relu', ['b'], ['y'])]
+    path = str(tmp_path / 'm.onnx')
+    onnx.save(_model(nodes, [1, 3, 8, 8], [1, 3, 8, 8]), path)
+    usability = check_mobile_usability(path)
     nnapi = usability.eps['NNAPI']
-    assert (nnapi.partitions, nnapi.supported_nodes, nnapi.total_nodes) == (3, 164, 175)
-    assert nnapi.unsupported_ops == ['ai.onnx:HardSigmoid'] and nnapi.dynamic_nodes == 8
-    assert nnapi.verdict == 'NO'
+    assert (nnapi.partitions, nnapi.supported_nodes, nnapi.total_nodes) == (2, 2, 3)
+    assert nnapi.unsupported_ops == ['ai.onnx:HardSigmoid'] and nnapi.dynamic_nodes == 0
+    assert nnapi.verdict == 'NO' and usability.eps['CoreML MLProgram'].verdict == 'YES'
+    assert '2 partitions with a total of 2/3 nodes can be handled by the NNAPI EP.' in \
+        usability.output
+    assert os.listdir(tmp_path) == ['m.onnx']
 
 
 def _tool():
@@ -178,7 +178,7 @@ def test_topformer_t_mobile_one_partition(tmp_path, capsys):
     assert 'mobile checker:' in printed
     model = onnx.load(str(out))
     assert count_ops(model, ['HardSigmoid'])['HardSigmoid'] == 0
-    usability = mobile_onnx.check_mobile_usability(str(out))
+    usability = check_mobile_usability(str(out))
     for ep in ('NNAPI', 'CoreML NeuralNetwork', 'CoreML MLProgram'):
         assert usability.eps[ep].partitions == 1, usability.summary()
         assert usability.eps[ep].supported_nodes == usability.eps[ep].total_nodes

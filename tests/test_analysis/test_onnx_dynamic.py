@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmhybrid.analysis.onnx_export import (
+from mmhybrid.deploy.export import (
     OnnxParityError,
     dynamic_check_size,
     dynamic_check_sizes,

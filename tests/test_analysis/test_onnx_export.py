@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from helpers import load_tool
 
-from mmhybrid.analysis import (
+from mmhybrid.deploy import (
     OnnxParityError,
     check_onnx_parity,
     dynamic_check_size,
@@ -142,7 +142,7 @@ def test_failed_check_keeps_an_existing_file(tmp_path):
 
 
 class _TinyTask:
-    """Stands in for :class:`mmhybrid.analysis.TaskModel` (tiny module, tiny input)."""
+    """Stands in for :class:`mmhybrid.tasks.TaskModel` (tiny module, tiny input)."""
 
     def __init__(self, module, shape):
         self.module, self.shape = module, shape

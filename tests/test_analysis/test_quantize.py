@@ -1,5 +1,5 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""tools/deployment/quantize.py and mmhybrid.analysis.quantize: INT8 static quantization with
+"""tools/deployment/quantize.py and mmhybrid.deploy: INT8 static quantization with
 ONNX Runtime on tiny generated data (TopFormer-T segmentor, EdgeViT-XXS classifier at 64 px).
 
 The accuracy figures are checked against mmengine's own test loop (same tiny data, the PyTorch
@@ -18,8 +18,11 @@ import torch.nn as nn
 from helpers import load_tool
 from onnx import numpy_helper
 
-from mmhybrid.analysis import build_task_model, export_and_check, make_ort_session
-from mmhybrid.analysis import quantize as q
+from mmhybrid.analysis import make_ort_session
+from mmhybrid.deploy import data as deploy_data
+from mmhybrid.deploy import evaluate, export_and_check, int8_passes, quantize_pipeline
+from mmhybrid.deploy import quantize as q
+from mmhybrid.tasks import build_task_model
 from mmhybrid.testing import TINY_DATASET_CLASSES, make_ade20k, make_imagenet
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -172,14 +175,14 @@ def test_tool_quantizes_scores_and_times(family, data, tmp_path, capsys):
     scales = weight_scales(out)
     assert scales and sum(s.size > 1 for s in scales) >= 0.9 * len(scales)
     # what ORT runs: int8 convolutions, but Softmax in float (no QLinearSoftmax fused)
-    kernels = q.ort_kernel_counts(str(out))
+    kernels = int8_passes.ort_kernel_counts(str(out))
     assert kernels.get('QLinearConv', 0) > 0 and 'Conv' not in kernels
     assert 'QLinearSoftmax' not in kernels
     if family == 'segmentor':  # TopFormer's attention
         assert kernels.get('Softmax', 0) == 4
     # onnxruntime runs it on the validation images, close to the fp32 export
-    task = q.build_quantize_task(config, checkpoint=ckpt, cfg_options=options)
-    errors = [int8_vs_fp32(out, fp32, x) for x in q.load_split_inputs(task, 'val', 3)]
+    task = quantize_pipeline.build_quantize_task(config, checkpoint=ckpt, cfg_options=options)
+    errors = [int8_vs_fp32(out, fp32, x) for x in deploy_data.load_split_inputs(task, 'val', 3)]
     assert max(errors) < INT8_RTOL
 
 
@@ -189,7 +192,7 @@ def test_onnx_metric_equals_mmengine_test_loop(family, data, tmp_path):
     the same weights (deploy folding changes logits by float rounding only)."""
     from mmengine.runner import Runner
 
-    from mmhybrid.analysis.task_model import load_config
+    from mmhybrid.tasks import load_config
     if family == 'segmentor':
         config, options, metric, images = TOPFORMER, seg_options(data['ade']), 'mIoU', 3
     else:
@@ -204,14 +207,14 @@ def test_onnx_metric_equals_mmengine_test_loop(family, data, tmp_path):
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     expected = runner.test()[metric]
-    task = q.build_quantize_task(config, checkpoint=ckpt, cfg_options=options)
-    inputs = q.load_split_inputs(task, 'val', 1)
+    task = quantize_pipeline.build_quantize_task(config, checkpoint=ckpt, cfg_options=options)
+    inputs = deploy_data.load_split_inputs(task, 'val', 1)
     fp32 = tmp_path / 'fp32.onnx'
     export_and_check(task.module, torch.from_numpy(inputs[0]), str(fp32), dynamic=True)
-    got = q.evaluate_onnx(str(fp32), task, 'val', threads=1)
+    got = evaluate.evaluate_onnx(str(fp32), task, 'val', threads=1)
     assert got['metric'] == metric and got['images'] == images
     assert got['value'] == pytest.approx(expected, abs=0.02)
-    assert q.evaluate_torch(task, 'val')['value'] == pytest.approx(expected, abs=0.02)
+    assert evaluate.evaluate_torch(task, 'val')['value'] == pytest.approx(expected, abs=0.02)
     assert 0 < expected < 100  # random weights still predict several classes
 
 
@@ -245,7 +248,7 @@ def test_failure_leaves_nothing_at_out(data, tmp_path, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError('evaluation broke')
 
-    monkeypatch.setattr(q, 'evaluate_onnx', broken)
+    monkeypatch.setattr(quantize_pipeline, 'evaluate_onnx', broken)
     out = tmp_path / 'out' / 'int8.onnx'
     out.parent.mkdir()
     status, _, stderr = run_tool(
@@ -293,7 +296,7 @@ def test_quantize_for_benchmark(tmp_path):
     inputs = torch.randn(1, 3, 32, 32)
     path = q.quantize_for_benchmark(module, inputs, str(tmp_path / 'bench'), threads=1)
     assert path == str(tmp_path / 'bench' / 'model_int8.onnx')
-    counts = q.count_qdq(path)
+    counts = int8_passes.count_qdq(path)
     assert counts['quantize_linear'] > 0 and counts['weights'] == 3
     assert counts['per_channel_weights'] == 3  # the Linear layer's (Gemm) too
     session = make_ort_session(path, threads=1)
@@ -341,7 +344,7 @@ def test_fuse_gelu_keeps_exact_gelu_in_float(tmp_path):
     fp32 = str(tmp_path / 'fp32.onnx')
     export_and_check(module, inputs, fp32)
     model = onnx.load(fp32)
-    assert q.fuse_gelu(model) == 2
+    assert int8_passes.fuse_gelu(model) == 2
     assert [n.op_type for n in model.graph.node].count('Gelu') == 2
     assert not {'Erf', 'Div', 'Mul'} & {n.op_type for n in model.graph.node}
     fused = str(tmp_path / 'fused.onnx')
@@ -352,6 +355,6 @@ def test_fuse_gelu_keeps_exact_gelu_in_float(tmp_path):
     int8 = str(tmp_path / 'int8.onnx')
     calib = [torch.randn(1, 3, 16, 16).numpy() for _ in range(4)]
     q.quantize_model(fp32, int8, calib)
-    kernels = q.ort_kernel_counts(int8)
+    kernels = int8_passes.ort_kernel_counts(int8)
     assert kernels.get('Gelu') == 2 and kernels.get('QLinearConv') == 3
     assert not {'Erf', 'QLinearMul', 'QLinearAdd'} & set(kernels)

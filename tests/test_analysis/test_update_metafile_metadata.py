@@ -5,7 +5,8 @@ import textwrap
 import pytest
 import yaml
 
-from mmhybrid.analysis import build_task_model, count_complexity, count_parameters
+from mmhybrid.analysis import count_complexity, count_parameters
+from mmhybrid.tasks import build_task_model
 
 METAFILE = 'configs/fam/metafile.yml'
 CONFIG = 'configs/fam/tiny-resnet_8xb32_in1k.py'

@@ -184,7 +184,7 @@ def test_get_model_refuses_it(nan_checkpoint):
 
 
 def test_export_and_quantize_model_builder_refuses_it(nan_checkpoint):
-    from mmhybrid.analysis.task_model import build_task_model
+    from mmhybrid.tasks import build_task_model
     config, path = nan_checkpoint
     with pytest.raises(NonFiniteCheckpointError) as error:
         build_task_model(config, checkpoint=path)

@@ -149,7 +149,7 @@ def test_download_checksum_convert_strict_load_and_final_name(tmp_path, host, au
         prefixed = key if key.startswith('head.') else f'backbone.{key}'
         torch.testing.assert_close(state[prefixed], value)
     # the converted file loads strictly into the model of the config and runs
-    from mmhybrid.analysis.task_model import build_task_model
+    from mmhybrid.tasks import build_task_model
     task = build_task_model(str(ROOT / ow.OFFICIAL_WEIGHTS[NAME].config), checkpoint=str(final),
                             shape=(64, 64))
     with torch.no_grad():

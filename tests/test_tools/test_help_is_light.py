@@ -62,17 +62,19 @@ def test_repeated_constants_agree_with_the_library():
     sys.path.append(osp.join(REPO, 'tools'))
     import _light_cli as light
 
-    import mmhybrid.analysis as analysis
-    from mmhybrid.analysis import onnx_export, quantize
+    import mmhybrid.deploy as deploy
+    import mmhybrid.tasks as tasks
+    from mmhybrid.deploy import data, quantize
+    from mmhybrid.deploy import export as onnx_export
     from mmhybrid.models.backbones.trt_vit import TRTViT
     from mmhybrid.testing.tiny_datasets import DATASET_MAKERS
     from mmhybrid.utils.compile import COMPILE_MODES
 
     assert light.COMPILE_MODES == COMPILE_MODES
-    assert light.COMPARE_MODES == analysis.MODES
-    assert light.SPLITS == quantize.SPLITS
+    assert light.COMPARE_MODES == deploy.MODES
+    assert light.SPLITS == data.SPLITS
     assert light.QUANTIZE_OP_TYPES == quantize.DEFAULT_OP_TYPES
-    assert light.BASELINE_NAMES == tuple(sorted(analysis.BASELINE_CONFIGS))
+    assert light.BASELINE_NAMES == tuple(sorted(tasks.BASELINE_CONFIGS))
     assert light.TRT_VIT_ARCHS == tuple(sorted(TRTViT.arch_settings))
     assert light.TINY_DATASETS == tuple(sorted(DATASET_MAKERS))
     assert light.ONNX_RTOL == onnx_export.DEFAULT_RTOL

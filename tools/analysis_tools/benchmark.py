@@ -1,7 +1,7 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Inference latency, throughput and peak memory of any cls / det / seg config.
 
-Measures the module described in :mod:`mmhybrid.analysis.task_model` (classifier logits,
+Measures the module described in :mod:`mmhybrid.tasks.task_model` (classifier logits,
 segmentor ``EncoderDecoder`` in tensor mode, detector backbone + neck; ``--part backbone`` for
 the backbone alone) on random inputs: ``--warmup`` untimed runs, then ``--runs`` timed runs;
 reports the median, the spread (IQR, min, max), images/s, peak memory and the thread count
@@ -51,7 +51,7 @@ def parse_args(argv=None):
                         help='fold conv+BN / re-parameterise (switch_to_deploy) first')
     parser.add_argument('--backend', choices=['torch', 'onnxruntime', 'onnxruntime-int8'],
                         default='torch', help='onnxruntime-int8: the (folded) model quantized '
-                        '(QDQ, per-channel) by mmhybrid.analysis.quantize, calibrated on '
+                        '(QDQ, per-channel) by mmhybrid.deploy.quantize, calibrated on '
                         'random inputs; accuracy: tools/deployment/quantize.py')
     parser.add_argument('--compile', nargs='?', const='default', choices=COMPILE_MODES,
                         metavar='MODE', help='torch.compile the (--deploy: folded) model with '
@@ -80,16 +80,18 @@ import torch  # noqa: E402
 from mmhybrid.analysis import (  # noqa: E402
     benchmark_onnxruntime,
     benchmark_torch,
-    build_task_model,
+    machine_info,
+    make_ort_session,
+    set_num_threads,
+)
+from mmhybrid.deploy import (  # noqa: E402
     compare_modes,
     compile_for_inference,
     export_and_check,
     flatten_outputs,
-    machine_info,
-    make_ort_session,
     relative_error,
-    set_num_threads,
 )
+from mmhybrid.tasks import build_task_model  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output, check_destination, check_outputs  # noqa: E402
 
 

@@ -22,8 +22,8 @@ setting cannot hide in the baseline. The CPU figure therefore also counts alloca
 library workspaces; compare CPU and CUDA numbers only with that in mind. Both include the
 parameter gradients created by the first backward pass.
 
-Models are built with :func:`mmhybrid.analysis.build_task_model` (no pretrained weights, SyncBN
-as BN) and timed with :func:`mmhybrid.analysis.compare_modes` (medians; outputs checked against
+Models are built with :func:`mmhybrid.tasks.build_task_model` (no pretrained weights, SyncBN
+as BN) and timed with :func:`mmhybrid.deploy.compare_modes` (medians; outputs checked against
 eager as ``max |diff| / max |eager|``).
 """
 import argparse
@@ -68,12 +68,9 @@ if __name__ == '__main__':
 
 import torch  # noqa: E402
 
-from mmhybrid.analysis import (  # noqa: E402
-    PeakRSSSampler,
-    build_task_model,
-    compare_modes,
-    randomise_bn_statistics,
-)
+from mmhybrid.analysis import PeakRSSSampler  # noqa: E402
+from mmhybrid.deploy import compare_modes  # noqa: E402
+from mmhybrid.tasks import build_task_model, randomise_bn_statistics  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------- speed

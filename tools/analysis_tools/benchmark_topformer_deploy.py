@@ -1,7 +1,7 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Eager vs deploy (conv+BN folded) CPU latency of the TopFormer-T/S/B segmentors.
 
-A fixed-protocol front end to :func:`mmhybrid.analysis.compare_modes` (the engine behind
+A fixed-protocol front end to :func:`mmhybrid.deploy.compare_modes` (the engine behind
 ``tools/analysis_tools/benchmark.py --compare``): each ADE20K segmentor is built from its config
 (random weights, randomised BN statistics, no checkpoint), the whole ``EncoderDecoder`` is timed
 in tensor mode (logits at stride 8, no up-sampling or argmax) at batch 1, then again after
@@ -41,7 +41,8 @@ if __name__ == '__main__':
 
 import torch  # noqa: E402
 
-from mmhybrid.analysis import build_task_model, compare_modes  # noqa: E402
+from mmhybrid.deploy import compare_modes  # noqa: E402
+from mmhybrid.tasks import build_task_model  # noqa: E402
 
 
 def main(argv=None):

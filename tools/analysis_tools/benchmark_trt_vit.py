@@ -61,14 +61,9 @@ def parse_args(argv=None):
 if __name__ == '__main__':
     parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
 
-from mmhybrid.analysis import (  # noqa: E402
-    BASELINE_CONFIGS,
-    build_task_model,
-    compare_modes,
-    count_parameters,
-    machine_info,
-    set_num_threads,
-)
+from mmhybrid.analysis import count_parameters, machine_info, set_num_threads  # noqa: E402
+from mmhybrid.deploy import compare_modes  # noqa: E402
+from mmhybrid.tasks import BASELINE_CONFIGS, build_task_model  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 

@@ -3,15 +3,15 @@
 latency at several thread counts, next to the CNN baselines, measured in one run.
 
 For each model (default: one per family plus the MobileNetV2 / MobileNetV3-Large / ResNet-50
-baselines) the tool builds the measured module (:mod:`mmhybrid.analysis.task_model`; random
+baselines) the tool builds the measured module (:mod:`mmhybrid.tasks.task_model`; random
 weights, BN statistics randomised), folds it once, exports and quantizes it once
-(:func:`mmhybrid.analysis.compare_deploy_paths`), and times at every ``--threads`` count:
+(:func:`mmhybrid.deploy.compare_deploy_paths`), and times at every ``--threads`` count:
 
 * *eager*: PyTorch as built; *fused*: after ``switch_to_deploy`` (conv+BN folded);
 * *compiled*: the fused model compiled as one graph by ``torch.compile`` (inductor, compiled
   anew per thread count; the compile time is reported);
 * *ORT fp32* / *ORT int8*: the fused model in onnxruntime (CPU provider, all graph
-  optimisations), the int8 file quantized by :mod:`mmhybrid.analysis.quantize` (QDQ,
+  optimisations), the int8 file quantized by :mod:`mmhybrid.deploy.quantize` (QDQ,
   per-channel), calibrated on random inputs (latency does not depend on the values).
 
 Every path's outputs are compared with eager (relative error in the JSON). Each cell is the
@@ -85,13 +85,9 @@ def parse_args(argv=None):
 if __name__ == '__main__':
     parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
 
-from mmhybrid.analysis import (  # noqa: E402
-    ALL_MODES,
-    BASELINE_CONFIGS,
-    build_task_model,
-    compare_deploy_paths,
-    machine_info,
-)
+from mmhybrid.analysis import machine_info  # noqa: E402
+from mmhybrid.deploy import ALL_MODES, compare_deploy_paths  # noqa: E402
+from mmhybrid.tasks import BASELINE_CONFIGS, build_task_model  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output, check_destination, check_outputs  # noqa: E402
 from mmhybrid.utils.progress import progress_bar  # noqa: E402
 

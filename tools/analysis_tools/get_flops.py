@@ -5,7 +5,7 @@ FLOPs are fvcore-style multiply-accumulates of one image, with the attention mat
 (``F.scaled_dot_product_attention``, ``@``/``torch.matmul``, ``bmm``, ``einsum``) counted; see
 :mod:`mmhybrid.analysis.complexity`. What "model" means per task (classifier logits, segmentor
 decode-head logits, detector backbone + neck, plus the dense head for detectors) is described
-in :mod:`mmhybrid.analysis.task_model`. Examples::
+in :mod:`mmhybrid.tasks.task_model`. Examples::
 
     python tools/analysis_tools/get_flops.py configs/edgevit/edgevit-xxs_8xb256_in1k.py
     python tools/analysis_tools/get_flops.py configs/topformer/topformer_t_ade20k.py \\
@@ -38,7 +38,8 @@ def parse_args(argv=None):
 if __name__ == '__main__':
     parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
 
-from mmhybrid.analysis import build_detector_head_probe, build_task_model, count_complexity  # noqa: E402
+from mmhybrid.analysis import count_complexity  # noqa: E402
+from mmhybrid.tasks import build_detector_head_probe, build_task_model  # noqa: E402
 
 
 def _shape(values):

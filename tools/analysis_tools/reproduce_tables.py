@@ -4,14 +4,14 @@ measures.
 
 For every model in the metafiles (or those matching ``--models``; shell patterns on the model
 name or config path) and, with ``--baselines``, the papers' CNN baselines from
-mmpretrain / mmseg (:data:`mmhybrid.analysis.BASELINE_CONFIGS`), the tool writes one Markdown
+mmpretrain / mmseg (:data:`mmhybrid.tasks.BASELINE_CONFIGS`), the tool writes one Markdown
 table per task with:
 
 * Params and FLOPs: the paper's (metafile ``Metadata``) and the exact count here
   (fvcore-style MACs with the attention matmuls, :mod:`mmhybrid.analysis.complexity`), at the
   size the config evaluates at (224 cls, the crop size seg, 800x1333 det);
 * CPU latency in eager PyTorch, fused (``switch_to_deploy``) and onnxruntime
-  (:mod:`mmhybrid.analysis.compare`), medians of ``--runs`` runs after ``--warmup``, for the
+  (:mod:`mmhybrid.deploy.compare`), medians of ``--runs`` runs after ``--warmup``, for the
   tasks in ``--latency-tasks`` (detectors are slow on CPU and off by default), and the ratio to
   the first baseline of the same task;
 * accuracy: the paper's figure, and the measured one when ``--checkpoints DIR`` holds
@@ -85,17 +85,19 @@ if __name__ == '__main__':
     parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
 
 from mmhybrid.analysis import (  # noqa: E402
-    BASELINE_CONFIGS,
-    TASK_SCOPES,
-    build_task_model,
-    compare_modes,
     count_complexity,
-    load_config,
     load_model_index,
     machine_info,
     match_models,
-    plain_model_cfg,
     set_num_threads,
+)
+from mmhybrid.deploy import compare_modes  # noqa: E402
+from mmhybrid.tasks import (  # noqa: E402
+    BASELINE_CONFIGS,
+    TASK_SCOPES,
+    build_task_model,
+    load_config,
+    plain_model_cfg,
 )
 from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 from mmhybrid.utils.progress import progress_bar  # noqa: E402

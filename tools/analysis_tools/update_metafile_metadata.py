@@ -3,7 +3,7 @@
 
 For each model of ``model-index.yml`` the config is built with :mod:`mmhybrid.analysis` (no
 checkpoint, no SyncBN) and counted at the size the config evaluates at
-(:func:`mmhybrid.analysis.default_input_shape`: 224x224 for classifiers, the crop size for
+(:func:`mmhybrid.tasks.default_input_shape`: 224x224 for classifiers, the crop size for
 segmentors, 800x1333 for detectors):
 
 * ``Parameters``: parameter elements of the whole task model as built from the config (the
@@ -69,12 +69,12 @@ if __name__ == '__main__':
     parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
 
 from mmhybrid.analysis import (  # noqa: E402
-    build_task_model,
     count_complexity,
     count_parameters,
     load_model_index,
     set_num_threads,
 )
+from mmhybrid.tasks import build_task_model  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Export a config's model (or its backbone) to ONNX and check it against PyTorch.
 
-What is exported (:mod:`mmhybrid.analysis.task_model`): classifiers in tensor mode (images ->
+What is exported (:mod:`mmhybrid.tasks.task_model`): classifiers in tensor mode (images ->
 logits), segmentors as the whole ``EncoderDecoder`` in tensor mode (images -> decode-head
 logits), detectors as backbone + neck (their heads end in NMS); ``--part backbone`` exports
 just the backbone of any config. The model is folded first with ``switch_to_deploy`` unless
@@ -10,18 +10,18 @@ PyTorch within ``--rtol`` (relative: max |diff| / max |reference|, default 1e-4)
 ``--dynamic`` also at two more input sizes, batch 2 at H + 48 by W + 80 and batch 1 at H + 24 by
 W + 40: the three sizes' remainders modulo 32 and 64 differ pairwise, so padding amounts or
 resize sizes frozen into the graph are caught
-(:func:`mmhybrid.analysis.onnx_export.dynamic_check_sizes`). Whole models export dynamically for
+(:func:`mmhybrid.deploy.export.dynamic_check_sizes`). Whole models export dynamically for
 every family (segmentors, classifiers, detectors' backbone + neck); a module holding an operator
 that ONNX cannot express with a dynamic height/width (adaptive pooling to a size other than 1)
 is refused before exporting, with a message naming it
-(:func:`mmhybrid.analysis.onnx_export.dynamic_export_blockers`).
+(:func:`mmhybrid.deploy.export.dynamic_export_blockers`).
 
 The file is written under a temporary name beside OUT and moved to OUT only when the checks
 pass: on a failed export or check (``FAILED: ...``, exit status 1) nothing is left at OUT. An
 existing OUT is refused unless ``--force`` (``error: ...``, exit status 1).
 
 ``--mobile`` (static exports only) rewrites the graph for the NNAPI / CoreML execution providers
-before the parity check (:mod:`mmhybrid.analysis.mobile_onnx`, see docs/en/deployment.md) and
+before the parity check (:mod:`mmhybrid.deploy.mobile`, see docs/en/deployment.md) and
 prints the verdict of onnxruntime's mobile usability checker; ``--mobile-profile approx-erf``
 also replaces the exact GELU's ``Erf`` (default profile: ``exact``). ``--mobile`` takes no value,
 so ``--mobile OUT`` reads OUT as the output file.
@@ -43,7 +43,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/_light_cli.py
 from _light_cli import ONNX_RTOL, ConfigOptionsAction  # noqa: E402
 
-#: ``mmhybrid.analysis.onnx_export.DEFAULT_RTOL``, repeated so that ``--help`` imports no torch.
+#: ``mmhybrid.deploy.export.DEFAULT_RTOL``, repeated so that ``--help`` imports no torch.
 DEFAULT_RTOL = ONNX_RTOL
 
 
@@ -85,16 +85,16 @@ def parse_args(argv=None):
 
 
 def build_task_model(config, **kwargs):
-    """:func:`mmhybrid.analysis.build_task_model`, imported on first use (``--help`` stays
+    """:func:`mmhybrid.tasks.build_task_model`, imported on first use (``--help`` stays
     fast)."""
-    from mmhybrid.analysis import build_task_model as build
+    from mmhybrid.tasks import build_task_model as build
     return build(config, **kwargs)
 
 
 def pytorch2onnx(config, out, shape, checkpoint=None, batch=1, part='model', dynamic=False,
                  deploy=True, opset=17, rtol=DEFAULT_RTOL, cfg_options=None, mobile=None):
-    """Export and check; returns the :class:`~mmhybrid.analysis.ParityResult`."""
-    from mmhybrid.analysis import export_and_check
+    """Export and check; returns the :class:`~mmhybrid.deploy.ParityResult`."""
+    from mmhybrid.deploy import export_and_check
 
     task = build_task_model(config, checkpoint=checkpoint, part=part, shape=shape,
                             deploy=deploy, cfg_options=cfg_options)
@@ -108,7 +108,7 @@ def pytorch2onnx(config, out, shape, checkpoint=None, batch=1, part='model', dyn
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmhybrid.analysis import OnnxParityError
+    from mmhybrid.deploy import OnnxParityError
     from mmhybrid.utils.fileio import check_destination, check_outputs
 
     mobile = (args.mobile_profile or 'exact') if args.mobile else None
@@ -133,7 +133,7 @@ def main(argv=None):
         print(f'onnxruntime vs PyTorch at {list(shape)}: max relative error '
               f'{max(errors):.2e} over {len(errors)} output(s) (rtol {args.rtol:g})')
     if args.mobile:
-        from mmhybrid.analysis.mobile_onnx import check_mobile_usability
+        from mmhybrid.deploy.mobile_check import check_mobile_usability
         print(f'mobile checker: {check_mobile_usability(args.out).summary()}')
     print(f'saved {args.out}')
     return 0

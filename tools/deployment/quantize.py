@@ -4,7 +4,7 @@
 Exports the model (conv+BN folded, parity-checked against PyTorch, dynamic input size),
 calibrates on ``--num-calib`` images of ``--calib-split`` run through the config's test
 pipeline and the model's data preprocessor, quantizes statically (QDQ, per-channel int8
-weights; what stays float: :mod:`mmhybrid.analysis.quantize`), then prints in one table
+weights; what stays float: :mod:`mmhybrid.deploy.quantize`), then prints in one table
 
 * fp32 and int8 onnxruntime median latency at ``--shape`` (default: the config's eval size),
   measured in this run, same thread count, same input, interleaved rounds; and their ratio,
@@ -84,18 +84,17 @@ if __name__ == '__main__':
     parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
 
 from mmhybrid.analysis.latency import machine_info, set_num_threads  # noqa: E402
-from mmhybrid.analysis.onnx_export import OnnxParityError  # noqa: E402
-from mmhybrid.analysis.quantize import (  # noqa: E402
+from mmhybrid.apis.short_run import follow_data_root  # noqa: E402
+from mmhybrid.deploy.data import (  # noqa: E402
     QuantizeError,
-    QuantizeSettings,
     check_quantize_config,
     check_quantize_outputs,
-    format_profile,
-    quantize_config,
 )
-from mmhybrid.analysis.task_model import load_config  # noqa: E402
-from mmhybrid.apis.short_run import follow_data_root  # noqa: E402
+from mmhybrid.deploy.export import OnnxParityError  # noqa: E402
+from mmhybrid.deploy.quantize import QuantizeSettings  # noqa: E402
+from mmhybrid.deploy.quantize_pipeline import format_profile, quantize_config  # noqa: E402
 from mmhybrid.engine.console import quiet_library_noise  # noqa: E402
+from mmhybrid.tasks import load_config  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output, check_destination  # noqa: E402
 
 

@@ -222,7 +222,7 @@ _DEPLOY_CASES = [
 
 @pytest.mark.parametrize('cls,kwargs', _DEPLOY_CASES)
 def test_switch_to_deploy_folds_every_exact_bn(cls, kwargs):
-    from mmhybrid.analysis import randomise_bn_statistics
+    from mmhybrid.tasks import randomise_bn_statistics
     torch.manual_seed(0)
     model = randomise_bn_statistics(cls(_tiny_arch(), drop_path_rate=0., **kwargs)).eval()
     model.double()
@@ -254,7 +254,7 @@ def test_switch_to_deploy_folds_every_exact_bn(cls, kwargs):
 
 @pytest.mark.parametrize('cls,kwargs', _DEPLOY_CASES)
 def test_deploy_flag_loads_the_folded_state_dict(cls, kwargs):
-    from mmhybrid.analysis import randomise_bn_statistics
+    from mmhybrid.tasks import randomise_bn_statistics
     torch.manual_seed(0)
     folded = randomise_bn_statistics(cls(_tiny_arch(), **kwargs)).eval()
     folded.switch_to_deploy()

@@ -318,7 +318,7 @@ def test_onnx_pooling_path_equals_adaptive_avg_pool(in_size, out_size):
 @pytest.mark.parametrize('mode,size', [('global', (224, 224)), ('dense', (75, 100))])
 def test_onnx_export_at_non_divisible_sizes(mode, size, tmp_path):
     pytest.importorskip('onnxruntime')
-    from mmhybrid.analysis import export_and_check
+    from mmhybrid.deploy import export_and_check
 
     # 224: the 7x7 map is pooled to 4x4, which plain ONNX adaptive pooling cannot express
     model = randomize_batchnorm_stats(TopFormer('tiny', mode=mode)).eval()

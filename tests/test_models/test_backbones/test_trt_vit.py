@@ -247,7 +247,7 @@ def _assert_onnx_parity(model: nn.Module, x: torch.Tensor, path) -> None:
     """Fold BN, export (opset 17) and compare onnxruntime with PyTorch to 1e-4 relative."""
     pytest.importorskip('onnxruntime')
     pytest.importorskip('onnx')
-    from mmhybrid.analysis import export_and_check
+    from mmhybrid.deploy import export_and_check
     model.switch_to_deploy()
     result = export_and_check(model, x, str(path))  # raises OnnxParityError beyond 1e-4
     assert result.passed and len(result.errors[tuple(x.shape)]) == len(model.out_indices)
@@ -263,7 +263,7 @@ def test_onnx_export_tiny_all_blocks(tmp_path):
 def test_onnx_dynamic_export_at_sizes_needing_padding(tmp_path):
     """Exported at 64x64 (no key/value padding needed), run at 80x112 (stage-4 map 5x7: padded)."""
     pytest.importorskip('onnxruntime')
-    from mmhybrid.analysis import export_and_check
+    from mmhybrid.deploy import export_and_check
     model = TRTViT(arch=TINY_ARCH, out_indices=(0, 1, 2, 3))
     randomize_batchnorm_stats(model)
     model.switch_to_deploy()

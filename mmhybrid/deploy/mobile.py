@@ -35,27 +35,24 @@ so that fewer nodes fall out:
    float32 ulp, against 6e-8 for onnxruntime's own ``Erf``). The default keeps ``Erf``, which
    NNAPI and CoreML NeuralNetwork do not run (CoreML MLProgram does).
 
-:func:`check_mobile_usability` runs the checker in a subprocess and parses its partition counts
-per execution provider.
+:func:`mmhybrid.deploy.mobile_check.check_mobile_usability` runs the checker's partition checks
+per execution provider. The graph is edited with :class:`mmhybrid.deploy.graph.GraphEditor`.
 """
-import os
-import os.path as osp
-import re
-import subprocess
-import sys
-import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 
-__all__ = ['MobileRewriteError', 'make_mobile', 'make_mobile_file', 'EpPartitions',
-           'MobileUsability', 'check_mobile_usability', 'parse_mobile_usability', 'count_ops',
+from .graph import GraphEditError, GraphEditor, prune
+from .graph import attrs as _attrs
+from .graph import f32 as _f32
+from .ort import ort_optimize_model
+
+__all__ = ['MobileRewriteError', 'make_mobile', 'make_mobile_file', 'count_ops',
            'ERF_COEFFICIENTS', 'MOBILE_PROFILES']
 
 
-class MobileRewriteError(RuntimeError):
+class MobileRewriteError(GraphEditError):
     """The graph cannot be brought into the mobile profile (e.g. a dynamic input shape)."""
 
 
@@ -69,86 +66,7 @@ ERF_COEFFICIENTS = (
 )
 
 
-def _ort_basic_optimize(model):
-    """ONNX Runtime's ``ORT_ENABLE_BASIC`` optimizations (constant folding among them)."""
-    import onnx
-    import onnxruntime as ort
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = osp.join(tmp, 'in.onnx'), osp.join(tmp, 'out.onnx')
-        onnx.save(model, src)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.optimized_model_filepath = dst
-        options.log_severity_level = 3
-        ort.InferenceSession(src, options, providers=['CPUExecutionProvider'])
-        return onnx.load(dst)
-
-
-class _Graph:
-    """A small editor over a shape-inferred ``ModelProto``."""
-
-    def __init__(self, model):
-        import onnx
-        from onnx import numpy_helper
-        self.onnx, self.numpy_helper = onnx, numpy_helper
-        self.model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-        graph = self.model.graph
-        self.opset = next(
-            (o.version for o in self.model.opset_import if o.domain in ('', 'ai.onnx')), 17)
-        self.consts: Dict[str, np.ndarray] = {
-            i.name: numpy_helper.to_array(i) for i in graph.initializer}
-        self.shapes: Dict[str, List[int]] = {}
-        self.dtypes: Dict[str, int] = {}
-        for value in list(graph.value_info) + list(graph.input) + list(graph.output):
-            ttype = value.type.tensor_type
-            self.dtypes[value.name] = ttype.elem_type
-            if ttype.HasField('shape'):
-                dims = [d.dim_value if d.HasField('dim_value') else None for d in ttype.shape.dim]
-                self.shapes[value.name] = dims
-        for name, array in self.consts.items():
-            self.shapes[name] = list(array.shape)
-        for node in graph.node:  # Constant nodes as constants
-            if node.op_type == 'Constant' and len(node.attribute) == 1 \
-                    and node.attribute[0].name == 'value':
-                self.consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-        self.new_inits: Dict[str, np.ndarray] = {}
-        self.counter = Counter()
-        self._uid = 0
-
-    def shape(self, name) -> List[int]:
-        dims = self.shapes.get(name)
-        if dims is None or any(d is None or d <= 0 for d in dims):
-            raise MobileRewriteError(f'value {name!r} has no static shape ({dims}).')
-        return dims
-
-    def fresh(self, hint: str) -> str:
-        self._uid += 1
-        return f'{hint}_mobile{self._uid}'
-
-    def const(self, hint: str, array) -> str:
-        name = self.fresh(hint)
-        array = np.asarray(array)
-        self.new_inits[name] = array
-        self.consts[name] = array
-        self.shapes[name] = list(array.shape)
-        return name
-
-    def node(self, op, inputs, hint, outputs=None, **attrs):
-        outputs = outputs or [self.fresh(hint)]
-        return self.onnx.helper.make_node(op, inputs, outputs, name=self.fresh(hint), **attrs), \
-            outputs[0]
-
-
-def _attrs(node) -> dict:
-    import onnx
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _f32(value) -> np.ndarray:
-    return np.asarray(value, dtype=np.float32)
-
-
-def _rewrite_hardsigmoid(g: _Graph, node):
+def _rewrite_hardsigmoid(g: GraphEditor, node):
     attrs = _attrs(node)
     alpha, beta = attrs.get('alpha', 0.2), attrs.get('beta', 0.5)
     n1, t1 = g.node('Mul', [node.input[0], g.const('hs_alpha', _f32(alpha))], 'hs_mul')
@@ -158,7 +76,7 @@ def _rewrite_hardsigmoid(g: _Graph, node):
     return [n1, n2, n3]
 
 
-def _normalize(g: _Graph, x, mean_of, eps, hint):
+def _normalize(g: GraphEditor, x, mean_of, eps, hint):
     """``(x - mean(x)) / sqrt(mean((x - mean)^2) + eps)``; ``mean_of(t) -> (nodes, name)``."""
     nodes, mean = mean_of(x)
     n, d = g.node('Sub', [x, mean], hint + '_sub')
@@ -176,7 +94,7 @@ def _normalize(g: _Graph, x, mean_of, eps, hint):
     return nodes, y
 
 
-def _affine(g: _Graph, nodes, y, scale, bias, out, hint):
+def _affine(g: GraphEditor, nodes, y, scale, bias, out, hint):
     last = [(scale, 'Mul'), (bias, 'Add')]
     last = [(t, op) for t, op in last if t is not None]
     for i, (t, op) in enumerate(last):
@@ -189,7 +107,7 @@ def _affine(g: _Graph, nodes, y, scale, bias, out, hint):
     return nodes
 
 
-def _rewrite_layernorm(g: _Graph, node):
+def _rewrite_layernorm(g: GraphEditor, node):
     if any(o for o in node.output[1:]):
         return None  # mean / inv-std outputs used: leave it
     attrs = _attrs(node)
@@ -220,7 +138,7 @@ def _rewrite_layernorm(g: _Graph, node):
     return _affine(g, nodes, y, scale, bias, node.output[0], 'ln')
 
 
-def _rewrite_instancenorm(g: _Graph, node):
+def _rewrite_instancenorm(g: GraphEditor, node):
     x, scale, bias = node.input[:3]
     shape = g.shape(x)
     if g.dtypes.get(x) != 1 or scale not in g.consts or bias not in g.consts:
@@ -249,7 +167,7 @@ def _rewrite_instancenorm(g: _Graph, node):
     return nodes
 
 
-def _rewrite_batchnorm(g: _Graph, node):
+def _rewrite_batchnorm(g: GraphEditor, node):
     if len(node.output) > 1 and any(node.output[1:]) or _attrs(node).get('training_mode', 0):
         return None
     x, gamma, beta, mean, var = node.input[:5]
@@ -266,7 +184,7 @@ def _rewrite_batchnorm(g: _Graph, node):
     return [n1, n2]
 
 
-def _rewrite_convtranspose(g: _Graph, node):
+def _rewrite_convtranspose(g: GraphEditor, node):
     """Depthwise ConvTranspose with kernel == stride, no padding -> Resize + Mul + Add."""
     attrs = _attrs(node)
     x, w = node.input[:2]
@@ -302,7 +220,7 @@ def _rewrite_convtranspose(g: _Graph, node):
     return nodes
 
 
-def _rewrite_gather(g: _Graph, node):
+def _rewrite_gather(g: GraphEditor, node):
     data, index = node.input[:2]
     if index not in g.consts or g.consts[index].ndim != 0 or data not in g.shapes:
         return None
@@ -321,7 +239,7 @@ def _rewrite_gather(g: _Graph, node):
     return nodes
 
 
-def _rewrite_erf(g: _Graph, node):
+def _rewrite_erf(g: GraphEditor, node):
     """``erf(x)`` as Eigen's float32 rational approximation (not exact: ~4.5e-7 absolute)."""
     x = node.input[0]
     if g.dtypes.get(x) != 1:
@@ -353,7 +271,7 @@ def _rewrite_erf(g: _Graph, node):
     return nodes
 
 
-def _fill_empty_inputs(g: _Graph, node):
+def _fill_empty_inputs(g: GraphEditor, node):
     """Drop trailing empty optional inputs; give ``Resize``'s middle ones as empty constants."""
     inputs = list(node.input)
     while inputs and not inputs[-1]:
@@ -379,7 +297,7 @@ def _bypass(graph, old: str, new: str):
                 node.input[i] = new
 
 
-def _fold_pads(g: _Graph) -> None:
+def _fold_pads(g: GraphEditor) -> None:
     graph = g.model.graph
     consumers: Dict[str, list] = {}
     for node in graph.node:
@@ -480,8 +398,8 @@ def make_mobile(model, erf: str = 'keep', optimize: bool = True):
                 f'input {value.name!r} has a dynamic axis: the mobile profile needs a static '
                 'export (do not combine --mobile with --dynamic).')
     if optimize:
-        model = _ort_basic_optimize(model)
-    g = _Graph(model)
+        model = ort_optimize_model(model, 'basic')
+    g = GraphEditor(model, error=MobileRewriteError)
     _fold_pads(g)
     rewrites = dict(_REWRITES)
     if erf == 'rational':
@@ -505,7 +423,7 @@ def make_mobile(model, erf: str = 'keep', optimize: bool = True):
     graph.initializer.extend(
         g.numpy_helper.from_array(array, name) for name, array in g.new_inits.items())
     del graph.value_info[:]
-    _prune(g.model)
+    prune(g.model)
     out = onnx.shape_inference.infer_shapes(g.model, strict_mode=True)
     onnx.checker.check_model(out)
     _check_static(out)
@@ -540,83 +458,6 @@ def make_mobile_file(path: str, profile: str = 'exact') -> Counter:
     model, counts = make_mobile(onnx.load(path), erf=MOBILE_PROFILES[profile])
     onnx.save(model, path)
     return counts
-
-
-@dataclass
-class EpPartitions:
-    """The checker's estimate for one execution provider."""
-    partitions: int
-    supported_nodes: int
-    total_nodes: int
-    unsupported_ops: List[str] = field(default_factory=list)
-    dynamic_nodes: int = 0
-    verdict: str = ''
-
-
-@dataclass
-class MobileUsability:
-    """Parsed output of ``check_onnx_model_mobile_usability``, one entry per provider
-    (``'NNAPI'``, ``'CoreML NeuralNetwork'``, ``'CoreML MLProgram'``)."""
-    eps: Dict[str, EpPartitions]
-    output: str
-
-    def summary(self) -> str:
-        parts = []
-        for name, ep in self.eps.items():
-            blockers = f" (unsupported: {', '.join(ep.unsupported_ops)})" \
-                if ep.unsupported_ops else ''
-            dynamic = f', {ep.dynamic_nodes} with dynamic shapes' if ep.dynamic_nodes else ''
-            parts.append(f'{name}: {ep.partitions} partition(s), {ep.supported_nodes}/'
-                         f'{ep.total_nodes} nodes{dynamic}{blockers}, well as is: {ep.verdict}')
-        return '; '.join(parts)
-
-
-_PARTITIONS = re.compile(r'(\d+) partitions with a total of (\d+)/(\d+) nodes can be handled by '
-                         r'the (.+?) EP')
-
-
-def parse_mobile_usability(output: str) -> MobileUsability:
-    """Parse the checker's log (its first analysis per provider, i.e. with the shapes as they
-    are)."""
-    eps: Dict[str, EpPartitions] = {}
-    current: Optional[EpPartitions] = None
-    for line in output.splitlines():
-        text = line.split(':', 1)[1].strip() if line.startswith(('INFO:', 'WARNING:')) else \
-            line.strip()
-        match = _PARTITIONS.search(text)
-        if match:
-            name = match.group(4)
-            current = None if name in eps else EpPartitions(
-                int(match.group(1)), int(match.group(2)), int(match.group(3)))
-            if current is not None:
-                eps[name] = current
-            continue
-        if current is None:
-            continue
-        if text.startswith('Unsupported ops:'):
-            current.unsupported_ops = sorted(
-                op.strip() for op in text.split(':', 1)[1].split(',') if op.strip())
-        elif text.startswith('Unsupported nodes due to input having a dynamic shape='):
-            current.dynamic_nodes = int(text.rsplit('=', 1)[1])
-        elif ' as is: ' in text:
-            current.verdict = text.rsplit(':', 1)[1].strip()
-            current = None
-    if not eps:
-        raise RuntimeError(f'could not parse the mobile checker output:\n{output[-2000:]}')
-    return MobileUsability(eps, output)
-
-
-def check_mobile_usability(path: str, timeout: float = 600) -> MobileUsability:
-    """Run ``python -m onnxruntime.tools.check_onnx_model_mobile_usability path`` and parse it."""
-    env = dict(os.environ)
-    proc = subprocess.run(
-        [sys.executable, '-m', 'onnxruntime.tools.check_onnx_model_mobile_usability', str(path)],
-        capture_output=True, text=True, timeout=timeout, env=env)
-    output = proc.stdout + proc.stderr
-    if proc.returncode:
-        raise RuntimeError(f'the mobile checker failed (exit {proc.returncode}):\n'
-                           f'{output[-2000:]}')
-    return parse_mobile_usability(output)
 
 
 def count_ops(model, ops: Sequence[str]) -> Dict[str, int]:

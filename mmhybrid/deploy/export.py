@@ -302,7 +302,7 @@ def check_onnx_parity(path: str,
             ``RuntimeError``), and, with ``raise_error``, if an output differs by more than
             ``rtol`` (relative, see the module docstring).
     """
-    from .latency import make_ort_session
+    from mmhybrid.analysis.latency import make_ort_session
     name = name or path
     dynamic_hint = (' If only a dynamic-shape check fails, the graph depends on the input size: '
                     'export without --dynamic at the deployment size.')
@@ -350,8 +350,8 @@ def export_and_check(module: nn.Module,
     also on random inputs of ``extra_shapes`` (``(H, W)`` each; default
     :func:`dynamic_check_sizes`, two sizes), the first at batch 2 and the others at batch 1.
     ``extra_shape`` (one ``(H, W)``) is the older form: only that size is checked besides
-    ``inputs``. ``mobile`` (a profile of :data:`~mmhybrid.analysis.mobile_onnx.MOBILE_PROFILES`,
-    static exports only) rewrites the file with :func:`~mmhybrid.analysis.mobile_onnx.make_mobile`
+    ``inputs``. ``mobile`` (a profile of :data:`~mmhybrid.deploy.mobile.MOBILE_PROFILES`,
+    static exports only) rewrites the file with :func:`~mmhybrid.deploy.mobile.make_mobile`
     before the parity check.
 
     The file is written under a temporary name in ``path``'s folder and moved to ``path`` only
@@ -374,8 +374,8 @@ def export_and_check(module: nn.Module,
                             generator=generator).to(inputs))
     with atomic_output(path) as tmp:
         export_onnx(module, inputs, tmp, opset=opset, dynamic=dynamic)
-        if mobile:  # rewritten before the parity check (mmhybrid.analysis.mobile_onnx)
-            from .mobile_onnx import make_mobile_file
+        if mobile:  # rewritten before the parity check (mmhybrid.deploy.mobile)
+            from .mobile import make_mobile_file
             make_mobile_file(tmp, profile=mobile)
         result = check_onnx_parity(tmp, module, checks, rtol=rtol, name=str(path))
     return result

@@ -27,7 +27,7 @@ The data preprocessor (mean/std normalisation, padding) is not part of the measu
 inputs are already-normalised float tensors, as in deployment.
 
 Example:
-    >>> from mmhybrid.analysis import build_task_model
+    >>> from mmhybrid.tasks import build_task_model
     >>> task = build_task_model('configs/edgevit/edgevit-xxs_8xb256_in1k.py')
     >>> task.scope, task.input_shape
     ('mmpretrain', (224, 224))
@@ -46,12 +46,13 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from mmhybrid.utils.config import TASK_SCOPES, config_scope, replace_sync_bn
+from mmhybrid.utils.config import replace_sync_bn
+from .scope import TASK_SCOPES, config_scope, task_scope
 
 __all__ = [
-    'TASK_SCOPES', 'BASELINE_CONFIGS', 'TaskModel', 'load_config', 'plain_model_cfg',
-    'default_input_shape', 'build_task_model', 'build_detector_head_probe',
-    'randomise_bn_statistics', 'TensorModeWrapper', 'DetectorFeatureWrapper'
+    'BASELINE_CONFIGS', 'TaskModel', 'load_config', 'plain_model_cfg', 'default_input_shape',
+    'build_task_model', 'build_detector_head_probe', 'randomise_bn_statistics',
+    'quiet_mmengine_logger', 'TensorModeWrapper', 'DetectorFeatureWrapper'
 ]
 
 #: The papers' CNN baselines, as configs shipped inside the installed libraries (``mim``-style
@@ -290,12 +291,11 @@ def quiet_mmengine_logger():
         logger.setLevel(level)
 
 
-def _registry(scope: str):
-    importlib.import_module(scope)
+def _registry(cfg: Config):
+    scope = task_scope(cfg, 'the analysis tools')  # imports the library and mmhybrid's models
     from mmengine.registry import init_default_scope
     init_default_scope(scope)
-    importlib.import_module('mmhybrid.models')  # registers and mirrors mmhybrid's classes
-    return importlib.import_module(f'{scope}.registry').MODELS
+    return scope, importlib.import_module(f'{scope}.registry').MODELS
 
 
 def build_task_model(config: Union[str, Config],
@@ -326,8 +326,7 @@ def build_task_model(config: Union[str, Config],
     if part not in ('model', 'backbone'):
         raise ValueError(f"part must be 'model' or 'backbone', got {part!r}.")
     cfg = load_config(config, cfg_options)
-    scope = _scope_of(cfg)
-    registry = _registry(scope)
+    scope, registry = _registry(cfg)
     model_cfg = plain_model_cfg(cfg.model)
     if cfg.get('data_preprocessor') and not model_cfg.get('data_preprocessor'):
         # mmpretrain configs give mean/std and num_classes at the top level; MMEngine's Runner

@@ -13,7 +13,7 @@ Modes:
   which compiles, is timed separately and reported as ``compile_s``;
 * ``onnxruntime-int8`` (:data:`ALL_MODES`): the fused copy exported and quantized to int8
   (QDQ, per-channel, calibrated on random inputs of the timed shape:
-  :func:`mmhybrid.analysis.quantize.quantize_for_benchmark`; latency does not depend on the
+  :func:`mmhybrid.deploy.quantize.quantize_for_benchmark`; latency does not depend on the
   values, accuracy is measured by ``tools/deployment/quantize.py`` on real data).
 
 :func:`compare_deploy_paths` measures every mode at several thread counts, exporting and
@@ -23,7 +23,8 @@ Every non-eager mode's outputs are compared with eager ones before timing; the r
 (max |diff| / max |eager|) is reported with the timings.
 
 Example:
-    >>> from mmhybrid.analysis import build_task_model, compare_modes
+    >>> from mmhybrid.deploy import compare_modes
+    >>> from mmhybrid.tasks import build_task_model
     >>> task = build_task_model('configs/trt_vit/trt-vit-a_8xb128_in1k.py')
     >>> rows = compare_modes(task.module, task.make_inputs(), warmup=3, runs=10)
     >>> {r.mode: round(r.latency.median_ms, 1) for r in rows}
@@ -38,15 +39,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from mmhybrid.utils.progress import progress_bar
-from .latency import (
+from mmhybrid.analysis.latency import (
     LatencyResult,
     benchmark_onnxruntime,
     benchmark_torch,
     make_ort_session,
     set_num_threads,
 )
-from .onnx_export import export_onnx, flatten_outputs, relative_error
+from mmhybrid.utils.progress import progress_bar
+from .export import export_onnx, flatten_outputs, relative_error
 
 __all__ = [
     'MODES', 'ALL_MODES', 'ModeMeasurement', 'compare_modes', 'compare_deploy_paths',
