@@ -54,7 +54,9 @@ class FakeRunner:
     def __init__(self, model):
         self.model = model
         self.iter = 0
-        self.message_hub = MessageHub.get_instance('test_divergence_guard')
+        # a hub of its own: a named one is process-global, and a 'last_ckpt' left by another
+        # test would change the message
+        self.message_hub = MessageHub.get_instance(f'test_divergence_guard-{id(self)}')
 
 
 def run_iterations(hook, runner, losses):
