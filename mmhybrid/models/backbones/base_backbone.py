@@ -1,8 +1,14 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """The contract every mmhybrid backbone implements once: arch parsing, ``out_indices``,
 ``feature_info``, stochastic depth, frozen stages, ``norm_eval``, ``with_cp``, deploy folding
-and strict loading of pretrained weights."""
+and strict loading of pretrained weights.
+
+The base class is :class:`BaseHybridBackbone`. ``HybridBackbone``, its name up to 0.1.0 (a class
+of mmpretrain's LeViT has that name too), still imports from this module with a
+``DeprecationWarning`` for one release, then goes away.
+"""
 import copy
+import warnings
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,6 +18,7 @@ from mmengine.model.weight_init import PretrainedInit
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
+from mmhybrid.models.utils.reparam import ReparameterizableMixin
 from mmhybrid.utils.checkpoint import allow_mmengine_checkpoint_types
 from mmhybrid.utils.state_dict import (
     CheckpointMismatchError,
@@ -80,8 +87,11 @@ def load_pretrained(module: nn.Module, init_cfg: Mapping) -> None:
     load_state_dict(module, state, strict=strict and not tolerated, logger='current')
 
 
-class HybridBackbone(BaseModule):
+class BaseHybridBackbone(ReparameterizableMixin, BaseModule):
     """Base class of the mmhybrid backbones: the contract every family implements once.
+
+    (Named ``HybridBackbone`` before; that name, also a class of mmpretrain's LeViT, still
+    imports from this module with a ``DeprecationWarning`` for one release.)
 
     What a subclass provides:
 
@@ -92,8 +102,10 @@ class HybridBackbone(BaseModule):
       :meth:`_output_info` (channels, stride and module name of every selectable map);
     - its blocks run through :meth:`run_block`, which applies gradient checkpointing
       (``with_cp``) uniformly;
-    - blocks that fold for inference implement ``reparameterize()``; with ``deploy=True`` the
-      backbone builds the folded structure directly.
+    - blocks that fold for inference follow :mod:`mmhybrid.models.utils.reparam`
+      (:class:`~mmhybrid.models.utils.ReparameterizableMixin`: a ``deploy`` flag, an idempotent
+      ``reparameterize()``); with ``deploy=True`` the backbone builds the folded structure
+      directly.
 
     What the base class gives in return: :meth:`parse_out_indices` (ints, negative allowed, no
     duplicates, not empty; outputs always in stage order), :meth:`drop_path_rates` (validated
@@ -246,20 +258,26 @@ class HybridBackbone(BaseModule):
         return block(*inputs)
 
     # ------------------------------------------------------------------------ deploy
-    @torch.no_grad()
-    def switch_to_deploy(self) -> None:
-        """Fold every block for inference (``reparameterize()``, innermost first), in place.
-
-        Idempotent; puts the backbone in eval mode (folding uses BN running statistics). The
-        result equals ``type(self)(..., deploy=True)`` loaded with the folded state dict.
-        """
-        if self.deploy:
-            return
-        self.eval()
+    def _fold(self) -> None:
+        """Fold every block (its ``reparameterize()``), innermost first."""
         for module in reversed(list(self.modules())):
             if module is not self and hasattr(module, 'reparameterize'):
                 module.reparameterize()
-        self.deploy = True
+
+    @torch.no_grad()
+    def switch_to_deploy(self) -> None:
+        """Put the backbone in eval mode and fold every block for inference (``reparameterize()``,
+        innermost first), in place.
+
+        Idempotent. The result equals ``type(self)(..., deploy=True)`` loaded with the folded
+        state dict.
+
+        Raises:
+            UnfoldableNormError: a block has a norm it must fold and cannot; the error names
+                the block and its place in the backbone, and nothing is folded.
+        """
+        self.eval()
+        self.reparameterize()
 
     # ----------------------------------------------------------------- initialisation
     def _frozen_modules(self) -> List[nn.Module]:
@@ -289,7 +307,7 @@ class HybridBackbone(BaseModule):
             for param in module.parameters():
                 param.requires_grad = False
 
-    def train(self, mode: bool = True) -> 'HybridBackbone':
+    def train(self, mode: bool = True) -> 'BaseHybridBackbone':
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -297,3 +315,14 @@ class HybridBackbone(BaseModule):
                 if isinstance(module, _BatchNorm):
                     module.eval()
         return self
+
+
+def __getattr__(name: str):
+    # The deprecated name (a class of mmpretrain's LeViT has it too); remove in the next release.
+    if name == 'HybridBackbone':
+        warnings.warn(
+            'mmhybrid: HybridBackbone was renamed BaseHybridBackbone (mmpretrain has a '
+            'HybridBackbone too); the old name will be removed in the next release.',
+            DeprecationWarning, stacklevel=2)
+        return BaseHybridBackbone
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -9,7 +9,7 @@ from mmcv.cnn import build_norm_layer
 from mmhybrid.models.layers.lgl import LGLBlock
 from mmhybrid.models.utils import pad_to_multiple
 from mmhybrid.registry import MODELS
-from .base_backbone import HybridBackbone
+from .base_backbone import BaseHybridBackbone
 
 
 class EdgeViTPatchEmbed(nn.Module):
@@ -36,7 +36,7 @@ class EdgeViTPatchEmbed(nn.Module):
 
 
 @MODELS.register_module()
-class EdgeViT(HybridBackbone):
+class EdgeViT(BaseHybridBackbone):
     """EdgeViT: a four-stage hybrid backbone of local-global-local (LGL) bottlenecks.
 
     Paper: `EdgeViTs: Competing Light-weight CNNs on Mobile Devices with Vision Transformers

@@ -14,15 +14,21 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.registry import MODELS
 from ..layers.hmhsa import HMHSA
 from ..utils.deploy import fold_preceding_bn_into_pointwise_conv, fuse_conv_bn
-from .base_backbone import HybridBackbone
+from ..utils.reparam import ReparameterizableMixin, deploy_norm
+from .base_backbone import BaseHybridBackbone
 
 
-class ConvStem(nn.Sequential):
+class _HATFoldable(ReparameterizableMixin):
+    """The fold policy of the TransCNN / HAT-Net blocks: a BatchNorm folds (TransCNN), a
+    per-sample norm (HAT-Net's GroupNorm) stays in the deployed block."""
+    keeps_per_sample_norms = True
+
+
+class ConvStem(_HATFoldable, nn.Sequential):
     """The stem (``patch_embed``): Conv3x3 s2 (bias) -> norm -> act -> Conv3x3 s2 (bias).
 
     ``(B, in_channels, H, W)`` -> ``(B, out_channels, ceil(H / 4), ceil(W / 4))``; no norm or
@@ -34,29 +40,32 @@ class ConvStem(nn.Sequential):
         out_channels (int): Channels of stage 0.
         norm_cfg (dict): Norm config.
         act_cfg (dict): Activation config.
-        deploy (bool): Build the folded structure (see :meth:`reparameterize`).
+        deploy (bool): Build the folded structure (see :meth:`_fold`).
     """
 
     def __init__(self, in_channels: int, stem_channels: int, out_channels: int, norm_cfg: dict,
                  act_cfg: dict, deploy: bool = False):
+        norm = build_norm_layer(norm_cfg, stem_channels)[1]
         super().__init__(
             nn.Conv2d(in_channels, stem_channels, 3, stride=2, padding=1),
-            build_norm_layer(norm_cfg, stem_channels)[1],
+            deploy_norm(self, '1', norm) if deploy else norm,
             build_activation_layer(act_cfg),
             nn.Conv2d(stem_channels, out_channels, 3, stride=2, padding=1),
         )
-        if deploy:
-            self.reparameterize()
+        self.deploy = deploy
 
-    def reparameterize(self) -> None:
+    def _norm_slots(self) -> Dict[str, nn.Module]:
+        return {'1': self[1]}
+
+    def _fold(self) -> None:
         """Fold a BatchNorm ``[1]`` into the conv ``[0]`` before it (``[1]`` becomes
         ``Identity``); a GroupNorm (HAT-Net) normalises per sample and is kept."""
-        if isinstance(self[1], _BatchNorm):
+        if self.norms_to_fold():
             fuse_conv_bn(self[0], self[1])
             self[1] = nn.Identity()
 
 
-class InvertedResidual(nn.Module):
+class InvertedResidual(_HATFoldable, nn.Module):
     """Inverted residual MLP of a TransCNN/HAT-Net block (without the identity).
 
     ``norm_position='post'`` (TransCNN): 1x1 -> norm -> act, DW kxk -> norm -> act, 1x1 -> norm.
@@ -73,38 +82,54 @@ class InvertedResidual(nn.Module):
         act_cfg (dict): Activation config.
         norm_position (str): ``'post'`` or ``'pre'``.
         drop_rate (float): Dropout2d probability.
-        deploy (bool): Build the folded structure (see :meth:`reparameterize`).
+        deploy (bool): Build the folded structure (see :meth:`_fold`): every folded norm an
+            ``Identity``, the conv that absorbs it with a bias.
     """
 
     def __init__(self, channels: int, hidden_channels: int, kernel_size: int, norm_cfg: dict,
                  act_cfg: dict, norm_position: str, drop_rate: float = 0.,
                  deploy: bool = False):
         super().__init__()
-
-        def norm(num_channels):
-            return build_norm_layer(norm_cfg, num_channels)[1]
-
-        expand = nn.Conv2d(channels, hidden_channels, 1, bias=False)
-        depthwise = nn.Conv2d(hidden_channels, hidden_channels, kernel_size,
-                              padding=(kernel_size - 1) // 2, groups=hidden_channels, bias=False)
-        project = nn.Conv2d(hidden_channels, channels, 1, bias=False)
-        if norm_position == 'post':
-            self.conv1 = nn.Sequential(expand, norm(hidden_channels),
-                                       build_activation_layer(act_cfg))
-            self.conv2 = nn.Sequential(depthwise, norm(hidden_channels),
-                                       build_activation_layer(act_cfg))
-        elif norm_position == 'pre':
-            self.conv1 = nn.Sequential(norm(channels), expand, build_activation_layer(act_cfg))
-            self.conv2 = nn.Sequential(depthwise, build_activation_layer(act_cfg))
-        else:
+        if norm_position not in ('post', 'pre'):
             raise ValueError(f"norm_position must be 'pre' or 'post', got {norm_position!r}")
-        self.norm_position = norm_position
-        self.conv3 = nn.Sequential(project, norm(channels))
-        self.drop = nn.Dropout2d(drop_rate)
-        if deploy:
-            self.reparameterize()
 
-    def reparameterize(self) -> None:
+        def norm(slot, num_channels):
+            """(the slot's module, whether a conv absorbs it) for the structure to build."""
+            built = build_norm_layer(norm_cfg, num_channels)[1]
+            if not deploy:
+                return built, False
+            folded = deploy_norm(self, slot, built)
+            return folded, folded is not built
+
+        padding = (kernel_size - 1) // 2
+        if norm_position == 'post':
+            norm1, bias1 = norm('conv1.1', hidden_channels)
+            norm2, bias2 = norm('conv2.1', hidden_channels)
+            self.conv1 = nn.Sequential(nn.Conv2d(channels, hidden_channels, 1, bias=bias1), norm1,
+                                       build_activation_layer(act_cfg))
+            self.conv2 = nn.Sequential(
+                nn.Conv2d(hidden_channels, hidden_channels, kernel_size, padding=padding,
+                          groups=hidden_channels, bias=bias2), norm2,
+                build_activation_layer(act_cfg))
+        else:
+            norm1, bias1 = norm('conv1.0', channels)
+            self.conv1 = nn.Sequential(norm1, nn.Conv2d(channels, hidden_channels, 1, bias=bias1),
+                                       build_activation_layer(act_cfg))
+            self.conv2 = nn.Sequential(
+                nn.Conv2d(hidden_channels, hidden_channels, kernel_size, padding=padding,
+                          groups=hidden_channels, bias=False), build_activation_layer(act_cfg))
+        self.norm_position = norm_position
+        norm3, bias3 = norm('conv3.1', channels)
+        self.conv3 = nn.Sequential(nn.Conv2d(hidden_channels, channels, 1, bias=bias3), norm3)
+        self.drop = nn.Dropout2d(drop_rate)
+        self.deploy = deploy
+
+    def _norm_slots(self) -> Dict[str, nn.Module]:
+        if self.norm_position == 'pre':
+            return {'conv1.0': self.conv1[0], 'conv3.1': self.conv3[1]}
+        return {'conv1.1': self.conv1[1], 'conv2.1': self.conv2[1], 'conv3.1': self.conv3[1]}
+
+    def _fold(self) -> None:
         """Fold every BatchNorm into the conv it follows or (pre-norm) the 1x1 conv it feeds.
 
         Post-norm: ``conv1[1]`` into ``conv1[0]``, ``conv2[1]`` into the depthwise ``conv2[0]``,
@@ -112,14 +137,14 @@ class InvertedResidual(nn.Module):
         ``conv1[1]`` (exact: ungrouped, unpadded) and ``conv3[1]`` into ``conv3[0]``. Folded norms
         become ``Identity``; GroupNorm (HAT-Net's default) normalises per sample and is kept.
         """
-        if self.norm_position == 'pre' and isinstance(self.conv1[0], _BatchNorm):
-            fold_preceding_bn_into_pointwise_conv(self.conv1[0], self.conv1[1])
-            self.conv1[0] = nn.Identity()
-        conv_then_norm = [self.conv1, self.conv2] if self.norm_position == 'post' else []
-        for seq in conv_then_norm + [self.conv3]:  # seq[0] is the conv, seq[1] its norm
-            if isinstance(seq[1], _BatchNorm):
+        for slot in self.norms_to_fold():
+            seq_name, index = slot.split('.')
+            seq, index = getattr(self, seq_name), int(index)
+            if slot == 'conv1.0':  # pre-norm: the BN feeds the 1x1 expansion
+                fold_preceding_bn_into_pointwise_conv(seq[0], seq[1])
+            else:  # seq[0] is the conv, seq[1] its norm
                 fuse_conv_bn(seq[0], seq[1])
-                seq[1] = nn.Identity()
+            seq[index] = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.drop(self.conv2(self.conv1(x)))
@@ -165,7 +190,7 @@ class HATBlock(nn.Module):
         return x + self.drop_path(self.conv(x))
 
 
-class ConvDownsample(nn.Module):
+class ConvDownsample(_HATFoldable, nn.Module):
     """HAT-Net downsampling: Conv3x3 stride 2 (bias) -> norm, no activation.
 
     ``(B, in_channels, H, W)`` -> ``(B, out_channels, ceil(H / 2), ceil(W / 2))``.
@@ -175,13 +200,16 @@ class ConvDownsample(nn.Module):
                  deploy: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
-        self.norm = build_norm_layer(norm_cfg, out_channels)[1]
-        if deploy:
-            self.reparameterize()
+        norm = build_norm_layer(norm_cfg, out_channels)[1]
+        self.norm = deploy_norm(self, 'norm', norm) if deploy else norm
+        self.deploy = deploy
 
-    def reparameterize(self) -> None:
+    def _norm_slots(self) -> Dict[str, nn.Module]:
+        return {'norm': self.norm}
+
+    def _fold(self) -> None:
         """Fold a BatchNorm ``norm`` into ``conv`` (then ``Identity``); GroupNorm is kept."""
-        if isinstance(self.norm, _BatchNorm):
+        if self.norms_to_fold():
             fuse_conv_bn(self.conv, self.norm)
             self.norm = nn.Identity()
 
@@ -189,7 +217,7 @@ class ConvDownsample(nn.Module):
         return self.norm(self.conv(x))
 
 
-class TwoBranchDownsample(nn.Module):
+class TwoBranchDownsample(_HATFoldable, nn.Module):
     """TransCNN downsampling (TDB): ``act(norm1(conv3x3_s2(x)) + norm2(conv1x1(maxpool2(x))))``.
 
     ``(B, in_channels, H, W)`` -> ``(B, out_channels, ceil(H / 2), ceil(W / 2))``. The max pool
@@ -200,28 +228,35 @@ class TwoBranchDownsample(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict, act_cfg: dict,
                  deploy: bool = False):
         super().__init__()
+
+        def norm(slot):
+            built = build_norm_layer(norm_cfg, out_channels)[1]
+            return deploy_norm(self, slot, built) if deploy else built
+
         self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
-        self.norm1 = build_norm_layer(norm_cfg, out_channels)[1]
+        self.norm1 = norm('norm1')
         self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True)
         self.residual = nn.Conv2d(in_channels, out_channels, 1)
-        self.norm2 = build_norm_layer(norm_cfg, out_channels)[1]
+        self.norm2 = norm('norm2')
         self.act = build_activation_layer(act_cfg)
-        if deploy:
-            self.reparameterize()
+        self.deploy = deploy
 
-    def reparameterize(self) -> None:
+    def _norm_slots(self) -> Dict[str, nn.Module]:
+        return {'norm1': self.norm1, 'norm2': self.norm2}
+
+    def _fold(self) -> None:
         """Fold BatchNorm ``norm1`` into ``conv`` and ``norm2`` into ``residual`` (both then
         ``Identity``); other norms are kept."""
-        for conv, norm in (('conv', 'norm1'), ('residual', 'norm2')):
-            if isinstance(getattr(self, norm), _BatchNorm):
-                fuse_conv_bn(getattr(self, conv), getattr(self, norm))
-                setattr(self, norm, nn.Identity())
+        convs = {'norm1': 'conv', 'norm2': 'residual'}
+        for norm in self.norms_to_fold():
+            fuse_conv_bn(getattr(self, convs[norm]), getattr(self, norm))
+            setattr(self, norm, nn.Identity())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.norm1(self.conv(x)) + self.norm2(self.residual(self.pool(x))))
 
 
-class _HierarchicalAttentionNet(HybridBackbone):
+class _HierarchicalAttentionNet(BaseHybridBackbone):
     """Code shared by :class:`TransCNN` and :class:`HATNet`; see their docstrings.
 
     Subclasses set ``arch_settings``, ``default_norm_cfg``, ``irb_norm_position``,

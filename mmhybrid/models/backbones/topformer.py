@@ -21,8 +21,9 @@ from mmengine.model.weight_init import initialize
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models.utils.deploy import fuse_conv_bn
+from mmhybrid.models.utils.reparam import ReparameterizableMixin, deploy_norm
 from mmhybrid.registry import MODELS
-from .base_backbone import HybridBackbone
+from .base_backbone import BaseHybridBackbone
 
 #: Preset archs. ``layer_cfgs`` rows are ``[kernel_size, expand_ratio, out_channels, stride]``
 #: of the token pyramid's inverted residuals; ``tap_indices`` the 0-based rows whose outputs form
@@ -55,14 +56,15 @@ ARCH_DEFAULTS = dict(stem_channels=16, depth=4, key_dim=16, attn_ratio=2., mlp_r
 
 
 # --------------------------------------------------------------------------------- blocks
-@MODELS.register_module()
-class TopFormerConv2dBN(nn.Sequential):
+class TopFormerConv2dBN(ReparameterizableMixin, nn.Sequential):
     """Bias-free ``nn.Conv2d`` (``c``) followed by a norm layer (``bn``), as the authors'
     ``Conv2d_BN``. Maps ``(B, in_channels, H, W)`` to ``(B, out_channels, H', W')``.
 
     :meth:`reparameterize` folds ``bn`` into ``c`` (which gains a bias) and replaces ``bn`` by
     ``nn.Identity``; ``deploy=True`` builds that structure directly (``c`` with a bias, no norm),
-    so a folded state dict (``c.weight``, ``c.bias``) loads strictly. Only BatchNorm folds.
+    so a folded state dict (``c.weight``, ``c.bias``) loads strictly. Only a BatchNorm folds:
+    another norm raises :class:`~mmhybrid.models.utils.UnfoldableNormError` (at construction
+    with ``deploy=True``, or in :meth:`reparameterize`).
 
     Args:
         in_channels (int): Input channels.
@@ -94,8 +96,8 @@ class TopFormerConv2dBN(nn.Sequential):
             'c',
             nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
                       groups=groups, bias=deploy))
-        self.add_module(
-            'bn', nn.Identity() if deploy else build_norm_layer(norm_cfg, out_channels)[1])
+        norm = build_norm_layer(norm_cfg, out_channels)[1]
+        self.add_module('bn', deploy_norm(self, 'bn', norm) if deploy else norm)
         self.reset_bn()
 
     def reset_bn(self) -> None:
@@ -104,18 +106,15 @@ class TopFormerConv2dBN(nn.Sequential):
             nn.init.constant_(self.bn.weight, self.bn_weight_init)
             nn.init.zeros_(self.bn.bias)
 
-    @torch.no_grad()
-    def reparameterize(self) -> None:
-        """Fold ``bn`` (its running statistics) into ``c``. Idempotent; a norm without running
-        statistics (e.g. GroupNorm) cannot fold and stays."""
-        if self.deploy or not isinstance(self.bn, _BatchNorm):
-            return
+    def _norm_slots(self) -> Dict[str, nn.Module]:
+        return {'bn': self.bn}
+
+    def _fold(self) -> None:
+        """Fold ``bn`` (its running statistics) into ``c``."""
         fuse_conv_bn(self.c, self.bn)
         self.bn = nn.Identity()
-        self.deploy = True
 
 
-@MODELS.register_module()
 class TopFormerInvertedResidual(BaseModule):
     """MobileNetV2 inverted residual of the Token Pyramid Module, ``(B, in_channels, H, W)`` to
     ``(B, out_channels, H / stride, W / stride)`` (rounded up).
@@ -166,7 +165,6 @@ class TopFormerInvertedResidual(BaseModule):
         return x + self.conv(x) if self.use_shortcut else self.conv(x)
 
 
-@MODELS.register_module()
 class TopFormerTokenPyramid(BaseModule):
     """Token Pyramid Module: a stride-2 stem then a stack of inverted residuals.
 
@@ -223,7 +221,6 @@ class TopFormerTokenPyramid(BaseModule):
         return taps
 
 
-@MODELS.register_module()
 class TopFormerPyramidPoolAgg(nn.Module):
     """Pool every pyramid map to ``ceil(H_last / stride) x ceil(W_last / stride)``, concatenate:
     ``[(B, C_i, H_i, W_i)]`` -> ``(B, sum(C_i), ceil(H_last / stride), ceil(W_last / stride))``.
@@ -275,7 +272,6 @@ class TopFormerPyramidPoolAgg(nn.Module):
         return torch.matmul(torch.matmul(rows, x), cols.t())
 
 
-@MODELS.register_module()
 class TopFormerAttention(BaseModule):
     """Multi-head self-attention on an NCHW token map with conv+BN projections,
     ``(B, dim, H, W)`` -> ``(B, dim, H, W)``.
@@ -326,7 +322,6 @@ class TopFormerAttention(BaseModule):
         return self.proj(out)
 
 
-@MODELS.register_module()
 class TopFormerMlp(BaseModule):
     """Conv FFN: 1x1 conv+BN, 3x3 depthwise conv (with bias), activation, 1x1 conv+BN;
     ``(B, in_channels, H, W)`` -> same shape.
@@ -356,7 +351,6 @@ class TopFormerMlp(BaseModule):
         return self.drop(self.fc2(x))
 
 
-@MODELS.register_module()
 class TopFormerBlock(BaseModule):
     """Transformer block of the Scale-aware Semantics Extractor (no LayerNorm: BN lives in the
     conv+BN projections): ``x + DropPath(attn(x))`` then ``x + DropPath(mlp(x))``;
@@ -385,13 +379,12 @@ class TopFormerBlock(BaseModule):
         return x + self.drop_path(self.mlp(x))
 
 
-@MODELS.register_module()
 class TopFormerSemanticsExtractor(BaseModule):
     """Scale-aware Semantics Extractor: ``depth`` :class:`TopFormerBlock` in
     ``transformer_blocks``; ``(B, dim, H, W)`` -> same shape.
 
     Drop-path rates grow linearly from 0 to ``drop_path_rate`` over the blocks
-    (:meth:`HybridBackbone.drop_path_rates`, which rejects rates outside ``[0, 1)``).
+    (:meth:`BaseHybridBackbone.drop_path_rates`, which rejects rates outside ``[0, 1)``).
     """
 
     def __init__(self,
@@ -407,7 +400,7 @@ class TopFormerSemanticsExtractor(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  deploy: bool = False):
         super().__init__()
-        rates = HybridBackbone.drop_path_rates(drop_path_rate, depth)
+        rates = BaseHybridBackbone.drop_path_rates(drop_path_rate, depth)
         self.transformer_blocks = nn.ModuleList(
             TopFormerBlock(dim, key_dim, num_heads, mlp_ratio, attn_ratio, drop_rate, rate,
                            act_cfg, norm_cfg, deploy=deploy) for rate in rates)
@@ -421,8 +414,7 @@ class TopFormerSemanticsExtractor(BaseModule):
         return x
 
 
-@MODELS.register_module()
-class TopFormerSemanticsInjection(BaseModule):
+class TopFormerSemanticsInjection(ReparameterizableMixin, BaseModule):
     """Semantics Injection Module (the authors' ``InjectionMultiSum``): ``x_local``
     ``(B, local_channels, H, W)`` and ``x_global`` ``(B, global_channels, h, w)`` ->
     ``(B, out_channels, H, W)``.
@@ -433,7 +425,8 @@ class TopFormerSemanticsInjection(BaseModule):
     to the local map's size.
 
     :meth:`reparameterize` folds each embedding's BN into its conv; ``deploy=True`` builds the
-    embeddings as biased convs without norm (keys ``*.conv.weight``, ``*.conv.bias``).
+    embeddings as biased convs without norm (keys ``*.conv.weight``, ``*.conv.bias``). Only a
+    BatchNorm folds: another norm raises :class:`~mmhybrid.models.utils.UnfoldableNormError`.
 
     Args:
         local_channels (int): Channels of the token-pyramid map.
@@ -451,6 +444,9 @@ class TopFormerSemanticsInjection(BaseModule):
                  deploy: bool = False):
         super().__init__()
         self.deploy = deploy
+        if deploy:  # the folded structure has no norm: check that the norm_cfg folds
+            norm_name, norm = build_norm_layer(norm_cfg, out_channels)
+            deploy_norm(self, f'local_embedding.{norm_name}', norm)
         conv = dict(kernel_size=1, norm_cfg=None if deploy else norm_cfg, act_cfg=None)
         self.local_embedding = ConvModule(local_channels, out_channels, **conv)
         self.global_embedding = ConvModule(global_channels, out_channels, **conv)
@@ -458,18 +454,19 @@ class TopFormerSemanticsInjection(BaseModule):
         # nn.Hardsigmoid is exactly the authors' h_sigmoid, ReLU6(x + 3) / 6.
         self.act = nn.Hardsigmoid()
 
-    @torch.no_grad()
-    def reparameterize(self) -> None:
+    _embeddings = ('local_embedding', 'global_embedding', 'global_act')
+
+    def _norm_slots(self) -> Dict[str, Optional[nn.Module]]:
+        return {f'{name}.{getattr(self, name).norm_name}': getattr(self, name).norm
+                for name in self._embeddings}
+
+    def _fold(self) -> None:
         """Fold the BN of ``local_embedding``, ``global_embedding`` and ``global_act`` into
-        their convs (the norm becomes ``nn.Identity``). Idempotent; a norm without running
-        statistics (e.g. GroupNorm) cannot fold and stays."""
-        if self.deploy or not all(isinstance(embedding.norm, _BatchNorm) for embedding in (
-                self.local_embedding, self.global_embedding, self.global_act)):
-            return
-        for embedding in (self.local_embedding, self.global_embedding, self.global_act):
+        their convs (the norm becomes ``nn.Identity``)."""
+        for name in self._embeddings:
+            embedding = getattr(self, name)
             fuse_conv_bn(embedding.conv, embedding.norm)
             setattr(embedding, embedding.norm_name, nn.Identity())
-        self.deploy = True
 
     def forward(self, x_local: torch.Tensor, x_global: torch.Tensor) -> torch.Tensor:
         size = x_local.shape[-2:]
@@ -483,7 +480,7 @@ class TopFormerSemanticsInjection(BaseModule):
 
 # ------------------------------------------------------------------------------- backbone
 @MODELS.register_module()
-class TopFormer(HybridBackbone):
+class TopFormer(BaseHybridBackbone):
     """TopFormer: Token Pyramid Module + Scale-aware Semantics Extractor + Semantics Injection.
 
     A PyTorch re-implementation of `TopFormer <https://arxiv.org/abs/2204.05525>`_ that behaves

@@ -19,13 +19,13 @@ from mmhybrid.models.layers.mixblock import (
     TRTBottleneck,
 )
 from mmhybrid.registry import MODELS
-from .base_backbone import HybridBackbone
+from .base_backbone import BaseHybridBackbone
 
 MIX_BLOCKS = {'MixBlockA': MixBlockA, 'MixBlockB': MixBlockB, 'MixBlockC': MixBlockC}
 
 
 @MODELS.register_module()
-class TRTViT(HybridBackbone):
+class TRTViT(BaseHybridBackbone):
     """TRT-ViT: TensorRT-oriented Vision Transformer.
 
     A paper re-implementation of `TRT-ViT <https://arxiv.org/abs/2205.09579>`_. **No official code

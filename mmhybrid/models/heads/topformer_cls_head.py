@@ -1,17 +1,18 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """The TopFormer ImageNet classification head (BatchNorm1d then Linear)."""
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 from mmpretrain.models.heads import ClsHead
 
 from mmhybrid.models.utils.deploy import fold_preceding_bn_into_linear
+from mmhybrid.models.utils.reparam import ReparameterizableMixin, deploy_norm
 from mmhybrid.registry import MODELS
 
 
 @MODELS.register_module()
-class TopFormerClsHead(ClsHead):
+class TopFormerClsHead(ReparameterizableMixin, ClsHead):
     """``BatchNorm1d`` (``bn``) then ``Linear`` (``l``) on pooled TopFormer semantics.
 
     The authors did not release classification code; their ImageNet checkpoints (and their
@@ -51,7 +52,9 @@ class TopFormerClsHead(ClsHead):
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.deploy = deploy
-        self.bn = nn.Identity() if deploy else nn.BatchNorm1d(in_channels)
+        self.bn = nn.BatchNorm1d(in_channels)
+        if deploy:
+            self.bn = deploy_norm(self, 'bn', self.bn)
         self.dropout = nn.Dropout(dropout_rate) if dropout_rate > 0 else nn.Identity()
         self.l = nn.Linear(in_channels, num_classes)  # noqa: E741 (the authors' key name)
 
@@ -66,11 +69,10 @@ class TopFormerClsHead(ClsHead):
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         return self.l(self.dropout(self.pre_logits(feats)))
 
-    @torch.no_grad()
-    def reparameterize(self) -> None:
-        """Fold the (inference-mode) ``BatchNorm1d`` into the linear layer. Idempotent."""
-        if self.deploy:
-            return
+    def _norm_slots(self) -> Dict[str, nn.Module]:
+        return {'bn': self.bn}
+
+    def _fold(self) -> None:
+        """Fold the (inference-mode) ``BatchNorm1d`` into the linear layer."""
         fold_preceding_bn_into_linear(self.bn, self.l)
         self.bn = nn.Identity()
-        self.deploy = True

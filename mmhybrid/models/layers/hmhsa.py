@@ -5,22 +5,22 @@ Paper: `Vision Transformers with Hierarchical Attention <https://arxiv.org/abs/2
 (first titled "Transformer in Convolutional Neural Networks"). Re-implemented from the paper
 and the behaviour of the authors' code; no code of theirs is used (their repository has no licence).
 """
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.registry import MODELS
 from ..utils import crop_to, pad_to_multiple
 from ..utils.deploy import fold_preceding_bn_into_pointwise_conv
+from ..utils.reparam import ReparameterizableMixin, deploy_norm
 
 
 @MODELS.register_module()
-class HMHSA(BaseModule):
+class HMHSA(ReparameterizableMixin, BaseModule):
     """Hierarchical multi-head self-attention on NCHW feature maps.
 
     With ``grid_size > 1`` the attention is computed in two steps:
@@ -58,7 +58,10 @@ class HMHSA(BaseModule):
     **Deploy.** :meth:`reparameterize` (or ``deploy=True``) folds a BatchNorm ``norm`` into the
     1x1 ``qkv`` and ``ds_norm`` into the 1x1 ``kv`` that consume them (exact: no padding or
     grouping in between). ``grid_norm`` is not folded: it normalises ``x + local``, which the
-    output reuses as a residual. GroupNorm/LayerNorm-style norms are never folded.
+    output reuses as a residual. GroupNorm/LayerNorm-style norms (HAT-Net's design) stay in the
+    deployed block; a BatchNorm without running statistics raises
+    :class:`~mmhybrid.models.utils.UnfoldableNormError` (the protocol of
+    :mod:`mmhybrid.models.utils.reparam`).
 
     Args:
         in_channels (int): Channels of the input (and output) map.
@@ -137,13 +140,17 @@ class HMHSA(BaseModule):
         # reparameterize() names its pairs; the norms stay registered before the convs only
         # because mmhybrid.models.utils.switch_to_deploy ends with mmcv's order-based conv+BN
         # pass over the whole model, which must not pair the unfoldable grid_norm with a conv.
-        self.norm = build_norm_layer(norm_cfg, in_channels)[1]
+        def folding_norm(slot):  # a norm that deploy folds when it is a BatchNorm
+            built = build_norm_layer(norm_cfg, in_channels)[1]
+            return deploy_norm(self, slot, built) if deploy else built
+
+        self.norm = folding_norm('norm')
         if with_proj_norm:
             # Present in HAT-Net's checkpoints, never used by its forward.
             self.proj_norm = build_norm_layer(norm_cfg, in_channels)[1]
         if grid_size > 1:
             self.grid_norm = build_norm_layer(norm_cfg, in_channels)[1]
-            self.ds_norm = build_norm_layer(norm_cfg, in_channels)[1]
+            self.ds_norm = folding_norm('ds_norm')
         self.qkv = nn.Conv2d(in_channels, in_channels * 3, 1)
         self.proj = nn.Conv2d(in_channels, in_channels, 1)
         self.drop = nn.Dropout2d(drop_rate)
@@ -154,8 +161,7 @@ class HMHSA(BaseModule):
             self.kv = nn.Conv2d(in_channels, in_channels * 2, 1)
         #: Whether a dynamic-shape export is being traced (:meth:`set_dynamic_export`).
         self.dynamic_export = False
-        if deploy:
-            self.reparameterize()
+        self.deploy = deploy
 
     def set_dynamic_export(self, enabled: bool = True) -> None:
         """Declare that the trace being recorded gets dynamic height/width axes (ONNX export
@@ -170,14 +176,20 @@ class HMHSA(BaseModule):
         """
         self.dynamic_export = bool(enabled)
 
-    def reparameterize(self) -> None:
+    #: A per-sample norm (HAT-Net's GroupNorm) stays; a BatchNorm folds.
+    keeps_per_sample_norms = True
+    _fold_into = {'norm': 'qkv', 'ds_norm': 'kv'}
+
+    def _norm_slots(self) -> Dict[str, nn.Module]:
+        return {norm: getattr(self, norm) for norm in self._fold_into if hasattr(self, norm)}
+
+    def _fold(self) -> None:
         """Fold a BatchNorm ``norm`` into ``qkv`` and ``ds_norm`` into ``kv`` (each then
-        ``Identity``), in place; idempotent. ``grid_norm`` and non-BatchNorm norms are kept."""
-        pairs = [('norm', 'qkv')] + ([('ds_norm', 'kv')] if self.grid_size > 1 else [])
-        for norm, conv in pairs:
-            if isinstance(getattr(self, norm), _BatchNorm):
-                fold_preceding_bn_into_pointwise_conv(getattr(self, norm), getattr(self, conv))
-                setattr(self, norm, nn.Identity())
+        ``Identity``), in place. ``grid_norm`` and non-BatchNorm norms are kept."""
+        for norm in self.norms_to_fold():
+            conv = getattr(self, self._fold_into[norm])
+            fold_preceding_bn_into_pointwise_conv(getattr(self, norm), conv)
+            setattr(self, norm, nn.Identity())
 
     def _window_attention(self, qkv: torch.Tensor) -> torch.Tensor:
         """Attention inside ``grid_size x grid_size`` windows.

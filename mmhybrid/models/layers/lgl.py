@@ -15,7 +15,7 @@ folds the BatchNorms and the positional-conv identities with the shared arithmet
 Attribute names (``LocalAgg``, ``SelfAttn``, ``LocalProp``) keep the authors' capitalised
 spelling so that checkpoints in their layout load with a plain key rename.
 """
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models.utils import crop_to
 from mmhybrid.models.utils.deploy import (
     fold_identity_into_depthwise_conv,
     fold_preceding_bn_into_pointwise_conv,
 )
+from mmhybrid.models.utils.reparam import ReparameterizableMixin, deploy_norm
 from mmhybrid.registry import MODELS
 
 
@@ -67,8 +67,7 @@ class TokenMlp(nn.Module):
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
-@MODELS.register_module()
-class LocalAgg(BaseModule):
+class LocalAgg(ReparameterizableMixin, BaseModule):
     """Local aggregation: the first "L" of the LGL bottleneck.
 
     Three residual updates of an NCHW map (no activation in the second one, as in the authors'
@@ -91,7 +90,8 @@ class LocalAgg(BaseModule):
         drop_rate (float): Dropout after each MLP layer. Defaults to 0.
         drop_path_rate (float): Stochastic depth of the two residual branches. Defaults to 0.
         norm_cfg (dict): The two norms (BatchNorm in the paper). Defaults to ``dict(type='BN')``.
-            Only a BatchNorm can be folded (``deploy=True`` / :meth:`reparameterize`).
+            Only a BatchNorm can be folded (``deploy=True`` / :meth:`reparameterize` raise
+            :class:`~mmhybrid.models.utils.UnfoldableNormError` for another).
         act_cfg (dict): MLP activation. Defaults to ``dict(type='GELU')``.
         deploy (bool): Build the folded inference structure. Defaults to False.
         init_cfg (dict, optional): Initialisation config.
@@ -112,10 +112,8 @@ class LocalAgg(BaseModule):
         self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
         if deploy:
-            if not isinstance(self.norm1, _BatchNorm):
-                raise ValueError(f'LocalAgg(deploy=True) folds its norms, which needs a '
-                                 f'BatchNorm norm_cfg, got {norm_cfg!r}.')
-            self.norm1, self.norm2 = nn.Identity(), nn.Identity()
+            self.norm1 = deploy_norm(self, 'norm1', self.norm1)
+            self.norm2 = deploy_norm(self, 'norm2', self.norm2)
         self.pos_embed = nn.Conv2d(embed_dims, embed_dims, 3, padding=1, groups=embed_dims)
         self.conv1 = nn.Conv2d(embed_dims, embed_dims, 1)
         self.attn = nn.Conv2d(embed_dims, embed_dims, 5, padding=2, groups=embed_dims)
@@ -130,28 +128,18 @@ class LocalAgg(BaseModule):
         x = x + self.drop_path(self.mlp(self.norm2(x)))
         return x
 
-    @torch.no_grad()
-    def reparameterize(self) -> None:
-        """Fold ``norm1`` into ``conv1``, ``norm2`` into ``mlp.fc1`` and the CPE identity into
-        ``pos_embed``, in place (inference only: uses the BN running statistics). Idempotent.
+    def _norm_slots(self) -> Dict[str, nn.Module]:
+        return {'norm1': self.norm1, 'norm2': self.norm2}
 
-        Raises:
-            ValueError: the norms are not BatchNorms (nothing exact to fold).
-        """
-        if self.deploy:
-            return
-        for norm in (self.norm1, self.norm2):
-            if not isinstance(norm, _BatchNorm):
-                raise ValueError(f'LocalAgg.reparameterize folds BatchNorms only, got '
-                                 f'{type(norm).__name__}.')
+    def _fold(self) -> None:
+        """Fold ``norm1`` into ``conv1``, ``norm2`` into ``mlp.fc1`` and the CPE identity into
+        ``pos_embed`` (inference only: uses the BN running statistics)."""
         fold_preceding_bn_into_pointwise_conv(self.norm1, self.conv1)
         fold_preceding_bn_into_pointwise_conv(self.norm2, self.mlp.fc1)
         fold_identity_into_depthwise_conv(self.pos_embed)
         self.norm1, self.norm2 = nn.Identity(), nn.Identity()
-        self.deploy = True
 
 
-@MODELS.register_module()
 class GlobalSparseAttn(BaseModule):
     """Sparse global self-attention among one delegate token per ``sr_ratio x sr_ratio`` cell.
 
@@ -231,8 +219,7 @@ class GlobalSparseAttn(BaseModule):
         return self.proj_drop(self.proj(x))
 
 
-@MODELS.register_module()
-class SelfAttnBlock(BaseModule):
+class SelfAttnBlock(ReparameterizableMixin, BaseModule):
     """Global sparse attention block: the "G" and the final "L" of the LGL bottleneck.
 
     A residual depthwise 3x3 positional conv on the NCHW map, then a pre-norm transformer layer
@@ -289,17 +276,13 @@ class SelfAttnBlock(BaseModule):
         x = x + self.drop_path(self.mlp(self.norm2(x)))
         return x.transpose(1, 2).reshape(batch, channels, height, width)
 
-    @torch.no_grad()
-    def reparameterize(self) -> None:
-        """Fold the identity of the positional-conv residual into ``pos_embed``, in place.
-        Idempotent."""
-        if not self.deploy:
-            fold_identity_into_depthwise_conv(self.pos_embed)
-            self.deploy = True
+    def _fold(self) -> None:
+        """Fold the identity of the positional-conv residual into ``pos_embed``."""
+        fold_identity_into_depthwise_conv(self.pos_embed)
 
 
 @MODELS.register_module()
-class LGLBlock(BaseModule):
+class LGLBlock(ReparameterizableMixin, BaseModule):
     """EdgeViT's local-global-local bottleneck: :class:`LocalAgg` then :class:`SelfAttnBlock`.
 
     Args:
@@ -374,16 +357,11 @@ class LGLBlock(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.SelfAttn(self.LocalAgg(x))
 
-    @torch.no_grad()
-    def reparameterize(self) -> None:
-        """Fold both sub-blocks for inference, in place (:meth:`LocalAgg.reparameterize`:
-        its two BatchNorms into ``conv1``/``mlp.fc1`` and the CPE identity into ``pos_embed``;
-        :meth:`SelfAttnBlock.reparameterize`: the CPE identity). Uses the BN running statistics;
-        idempotent. The result equals ``LGLBlock(..., deploy=True)`` loaded with its state
+    def _fold(self) -> None:
+        """Fold both sub-blocks (:class:`LocalAgg`: its two BatchNorms into ``conv1``/
+        ``mlp.fc1`` and the CPE identity into ``pos_embed``; :class:`SelfAttnBlock`: the CPE
+        identity). The result equals ``LGLBlock(..., deploy=True)`` loaded with its state
         dict."""
-        if self.deploy:
-            return
         if isinstance(self.LocalAgg, LocalAgg):
             self.LocalAgg.reparameterize()
         self.SelfAttn.reparameterize()
-        self.deploy = True

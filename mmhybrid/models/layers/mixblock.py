@@ -39,7 +39,7 @@ their own pairs with ``reparameterize()``, and ``deploy=True`` builds the folded
 (convs with a bias, no BN) directly. The state-dict keys of the unfolded blocks are those of
 plain ``ConvModule`` s.
 """
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -47,10 +47,10 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models.utils import pad_to_multiple
 from mmhybrid.models.utils.deploy import fuse_conv_bn
+from mmhybrid.models.utils.reparam import ReparameterizableMixin, deploy_norm
 from mmhybrid.registry import MODELS
 
 #: Per-head channel count of every TRT-ViT Transformer block (paper).
@@ -64,7 +64,7 @@ def _check_positive_int(name: str, value) -> None:
         raise ValueError(f'{name} must be a positive int, got {value!r}.')
 
 
-class ConvBNAct(ConvModule):
+class ConvBNAct(ReparameterizableMixin, ConvModule):
     """An mmcv ``ConvModule`` (conv -> BN -> activation) that folds its BN for inference.
 
     Unfolded, it is exactly ``ConvModule(..., norm_cfg=norm_cfg, act_cfg=act_cfg)`` (conv
@@ -79,8 +79,9 @@ class ConvBNAct(ConvModule):
         kernel_size (int): Kernel size.
         stride (int): Stride. Defaults to 1.
         padding (int): Zero padding. Defaults to 0.
-        norm_cfg (dict): The norm after the conv; only a BatchNorm (BN, SyncBN) folds.
-            Defaults to ``dict(type='BN')``.
+        norm_cfg (dict): The norm after the conv; only a BatchNorm (BN, SyncBN) folds, another
+            raises :class:`~mmhybrid.models.utils.UnfoldableNormError` with ``deploy=True`` or
+            in :meth:`reparameterize`. Defaults to ``dict(type='BN')``.
         act_cfg (dict, optional): Activation after the norm; None for none.
             Defaults to ``dict(type='ReLU')``.
         deploy (bool): Build the folded structure. Defaults to False.
@@ -98,9 +99,9 @@ class ConvBNAct(ConvModule):
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
                  deploy: bool = False):
-        if deploy and not isinstance(build_norm_layer(norm_cfg, out_channels)[1], _BatchNorm):
-            raise ValueError(f'{type(self).__name__}(deploy=True) folds its norm into the conv, '
-                             f'which needs a BatchNorm norm_cfg, got {norm_cfg!r}.')
+        if deploy:  # the folded structure has no norm: check that the norm_cfg folds
+            norm_name, norm = build_norm_layer(norm_cfg, out_channels)
+            deploy_norm(self, norm_name, norm)
         super().__init__(
             in_channels,
             out_channels,
@@ -111,30 +112,21 @@ class ConvBNAct(ConvModule):
             act_cfg=act_cfg)
         self.deploy = deploy
 
-    @torch.no_grad()
-    def reparameterize(self) -> None:
-        """Fold ``bn`` into ``conv`` and remove ``bn``, in place (inference only: uses the BN
-        running statistics). Idempotent.
+    def _norm_slots(self) -> Dict[str, Optional[nn.Module]]:
+        return {self.norm_name: self.norm} if self.norm_name else {}
 
-        Raises:
-            ValueError: the norm is not a BatchNorm (nothing exact to fold).
-        """
-        if self.deploy:
-            return
-        if not isinstance(self.norm, _BatchNorm):
-            raise ValueError(f'{type(self).__name__}.reparameterize folds BatchNorms only, got '
-                             f'{type(self.norm).__name__}.')
+    def _fold(self) -> None:
+        """Fold ``bn`` into ``conv`` and remove ``bn`` (inference only: uses the BN running
+        statistics)."""
         fuse_conv_bn(self.conv, self.norm)
         delattr(self, self.norm_name)
         self.norm_name = None
         self.with_norm = False
         self.with_bias = True
         self.turn_on_efficient_conv_bn_eval(False)
-        self.deploy = True
 
 
-@MODELS.register_module()
-class TRTBottleneck(BaseModule):
+class TRTBottleneck(ReparameterizableMixin, BaseModule):
     """ResNet bottleneck with a configurable middle kernel (the paper's "BottleNeck", kernel K).
 
     ``1x1 (in -> mid)`` -> ``KxK, stride (mid -> mid)`` -> ``1x1 (mid -> out)``, each conv followed
@@ -221,16 +213,14 @@ class TRTBottleneck(BaseModule):
         out = self.conv3(self.conv2(self.conv1(x)))
         return self.act(self.drop_path(out) + self.downsample(x))
 
-    @torch.no_grad()
-    def reparameterize(self) -> None:
+    def _fold(self) -> None:
         """Fold the BN of ``conv1``, ``conv2``, ``conv3`` and of a projection ``downsample``
-        into their convs, in place (inference only). Idempotent."""
+        into their convs (inference only)."""
         self.conv1.reparameterize()
         self.conv2.reparameterize()
         self.conv3.reparameterize()
         if isinstance(self.downsample, ConvBNAct):
             self.downsample.reparameterize()
-        self.deploy = True
 
 
 class SpatialReductionAttention(BaseModule):
@@ -302,7 +292,6 @@ class SpatialReductionAttention(BaseModule):
         return self.proj_drop(self.proj(out))
 
 
-@MODELS.register_module()
 class TRTTransformerBlock(BaseModule):
     """Pre-norm Transformer block of TRT-ViT operating on NCHW maps.
 
@@ -358,7 +347,7 @@ class TRTTransformerBlock(BaseModule):
         return tokens.transpose(1, 2).reshape(batch, channels, height, width)
 
 
-class _MixBlock(BaseModule):
+class _MixBlock(ReparameterizableMixin, BaseModule):
     """Shared constructor logic of MixBlock A/B/C (see the subclasses).
 
     Builds ``self.projection`` (conv + BN, no activation: 1x1, or 3x3 stride 2 when the block
@@ -437,13 +426,11 @@ class _MixBlock(BaseModule):
         """``(projected_channels, bottleneck_in, bottleneck_out)`` of this wiring."""
         raise NotImplementedError
 
-    @torch.no_grad()
-    def reparameterize(self) -> None:
-        """Fold the BN of ``projection`` and the BNs of ``bottleneck`` into their convs, in
-        place (inference only). The Transformer (LayerNorm) has nothing to fold. Idempotent."""
+    def _fold(self) -> None:
+        """Fold the BN of ``projection`` and the BNs of ``bottleneck`` into their convs
+        (inference only). The Transformer (LayerNorm) has nothing to fold."""
         self.projection.reparameterize()
         self.bottleneck.reparameterize()
-        self.deploy = True
 
 
 _MIX_ARGS_DOC = """

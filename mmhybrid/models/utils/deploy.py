@@ -1,11 +1,13 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Deploy-time re-parameterisation: the folding arithmetic, written once.
 
-Blocks that fold for inference implement ``reparameterize()`` with these functions, naming the
-conv and the BatchNorm they fold explicitly (never by module registration order); a backbone's
-``switch_to_deploy()`` calls them innermost first. :func:`switch_to_deploy` converts a whole task
-model: the mmhybrid parts through their own ``reparameterize()``/``switch_to_deploy()``, the
-stock parts (mmcv ``ConvModule`` in necks and heads) with mmcv's conv+BN fusion.
+Blocks that fold for inference follow the protocol of :mod:`mmhybrid.models.utils.reparam`
+(one ``deploy`` flag, an idempotent ``reparameterize()``) and fold with these functions, naming
+the conv and the BatchNorm they fold explicitly (never by module registration order); a
+backbone's ``switch_to_deploy()`` calls them innermost first. :func:`switch_to_deploy`
+converts a whole task model: the mmhybrid parts through their own ``reparameterize()``/
+``switch_to_deploy()``, the stock parts (mmcv ``ConvModule`` in necks and heads) with mmcv's
+conv+BN fusion.
 """
 from typing import Collection
 
@@ -129,16 +131,26 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
     those (plug-ins in a stock network) fold, innermost first, and finally the stock conv+BN
     pairs left are folded by :func:`fuse_conv_bn_pairs`. Puts the model in eval mode. Returns
     ``model``.
+
+    Raises:
+        UnfoldableNormError: a block has a norm it must fold and cannot (the error names the
+            block and its place in ``model``).
     """
+    from .reparam import UnfoldableNormError  # reparam builds on this module
+
     model.eval()
     handled = set()
-    for module in model.modules():  # pre-order: an owner comes before its submodules
-        if id(module) not in handled and hasattr(module, 'switch_to_deploy'):
-            module.switch_to_deploy()
-            handled.update(id(sub) for sub in module.modules())
-    for module in reversed(list(model.modules())):
-        if id(module) not in handled and hasattr(module, 'reparameterize'):
-            module.reparameterize()
-            handled.update(id(sub) for sub in module.modules())
+    modules = list(model.named_modules())
+    try:
+        for name, module in modules:  # pre-order: an owner comes before its submodules
+            if id(module) not in handled and hasattr(module, 'switch_to_deploy'):
+                module.switch_to_deploy()
+                handled.update(id(sub) for sub in module.modules())
+        for name, module in reversed(modules):
+            if id(module) not in handled and hasattr(module, 'reparameterize'):
+                module.reparameterize()
+                handled.update(id(sub) for sub in module.modules())
+    except UnfoldableNormError as error:  # name the block from the model's root
+        raise error.within(name) from None
     fuse_conv_bn_pairs(model, skip=handled)
     return model
