@@ -6,6 +6,7 @@ mostly NaN weights, ``tools/test.py`` reported an mIoU for them and ``get_model`
 """
 import os
 import os.path as osp
+import uuid
 
 import pytest
 import torch
@@ -56,7 +57,7 @@ class FakeRunner:
         self.iter = 0
         # a hub of its own: a named one is process-global, and a 'last_ckpt' left by another
         # test would change the message
-        self.message_hub = MessageHub.get_instance(f'test_divergence_guard-{id(self)}')
+        self.message_hub = MessageHub.get_instance(f'test_divergence_guard-{uuid.uuid4()}')
 
 
 def run_iterations(hook, runner, losses):
