@@ -37,12 +37,27 @@ def test_both_names_resolve_to_the_same_class(scope):
 
 
 def test_blocks_are_not_mirrored():
-    """Building blocks stay in the mmhybrid scope so they cannot clash with library names."""
+    """Plug-ins stay in the mmhybrid scope so they cannot clash with library names; the other
+    building blocks (their parts) are not registered at all."""
     public = {cls.__name__ for cls in mmhybrid_models.PUBLIC_MODELS}
-    assert mmhybrid_models.layers.__all__
-    for name in mmhybrid_models.layers.__all__:
+    layers = mmhybrid_models.layers
+    assert set(layers.PLUGINS) == {'HMHSA', 'LGLBlock', 'MixBlockA', 'MixBlockB', 'MixBlockC'}
+    assert set(layers.PLUGINS) < set(layers.__all__)
+    for name in layers.__all__:
         assert name not in public
-        assert MODELS.get(name) is getattr(mmhybrid_models.layers, name), name
+        expected = getattr(layers, name) if name in layers.PLUGINS else None
+        assert MODELS.get(name) is expected, name
+
+
+def test_registry_holds_backbones_heads_and_plug_ins_only():
+    """Registered: what a config names (backbones, heads, plug-ins); internal blocks are not."""
+    registered = set(MODELS.module_dict)
+    expected = {cls.__name__ for cls in mmhybrid_models.PUBLIC_MODELS}
+    expected |= set(mmhybrid_models.layers.PLUGINS)
+    assert registered == expected
+    assert {'EdgeViT', 'HATNet', 'TransCNN', 'TRTViT', 'TopFormer'} <= registered
+    for internal in ('TopFormerConv2dBN', 'TopFormerAttention', 'LocalAgg', 'TRTBottleneck'):
+        assert internal not in registered
 
 
 def test_mirroring_is_idempotent_and_reports_clashes():
