@@ -457,6 +457,9 @@ def download_file(url: str,
                   log: Callable[[str], None] = print) -> str:
     """Download ``url`` to ``path``, continuing a partial ``path`` with a ``Range`` request.
 
+    Hand-written because no library at hand resumes: ``torch.hub.download_url_to_file`` and
+    MMEngine's ``HTTPBackend`` restart a broken download of the authors' files from byte 0.
+
     A broken connection is retried (resuming) up to ``attempts`` times in all; if the last
     attempt fails the partial file is kept, so the next call resumes it. ``progress``: a bar on
     stderr when it is a terminal (:func:`mmhybrid.utils.progress.progress_bar`).
