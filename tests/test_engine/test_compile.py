@@ -5,7 +5,10 @@ compiled training of one tiny config per family on the CPU.
 The training runs (one tiny config per family; TopFormer's through ``tools/train.py --compile``)
 compare the compiled run's losses with an eager run of the same config and seed (drop path off,
 inductor's random numbers taken from eager), so a compiled graph that computes something else
-fails here, not only one that crashes.
+fails here, not only one that crashes. They are the suite's only inductor parity checks of the
+backbones (one per family; ``tests/test_models/test_compile_backbones.py`` finds graph breaks
+without generating code), so they train at an odd size (``ODD_SIZE``) that takes the any-size
+padding paths (EdgeViT's and HAT-Net's pads, TopFormer's pooled sizes).
 """
 import copy
 import os
@@ -142,10 +145,12 @@ def test_use_forward_compile_adds_the_hook_and_translates_mmengine_compile(capsy
 # Compiled training, one tiny config per family (inductor on the CPU)
 # ----------------------------------------------------------------------------------------------
 # Depths cut to one block per stage (every block type stays) to keep inductor's compile time
-# for forward + backward around a minute each on a 2-core machine.
+# for forward + backward around a minute each on a 2-core machine. HAT-Net stands for its
+# family: TransCNN is the same code (``_HierarchicalAttentionNet``, ``HATBlock``, H-MHSA) with
+# another norm and downsampler.
 FAMILIES = {
     'topformer': ('configs/topformer/topformer_t_ade20k.py', 'ade20k', dict(
-        # 128 px: at 64 px TopFormer pools to 1x1 and inductor's CPU backward of a bilinear
+        # >= 128 px: at 64 px TopFormer pools to 1x1 and inductor's CPU backward of a bilinear
         # resize from 1x1 fails to generate code (torch 2.13); real inputs pool to >= 2x2.
         tiny_size=128, options={'model.backbone.drop_path_rate': 0.})),
     'edgevit': ('configs/edgevit/edgevit-xxs_8xb256_in1k.py', 'imagenet', dict(options={
@@ -157,6 +162,26 @@ FAMILIES = {
         'model.backbone.arch.num_mix_blocks': [0, 0, 0, 1],
         'model.backbone.drop_path_rate': 0.})),
 }
+
+
+#: (height, width) of the training crops: a multiple of no window, grid or pooling stride, so the
+#: compiled forward and backward take the padding paths (TopFormer pools it to 3x3).
+ODD_SIZE = {'mmpretrain': (67, 93), 'mmseg': (131, 157)}
+
+
+def _use_odd_training_size(cfg):
+    """Train on ``ODD_SIZE`` crops: mmpretrain's ``RandomResizedCrop`` scale (h, w), or mmseg's
+    ``RandomCrop`` size with the data preprocessor padding every batch to it."""
+    size = ODD_SIZE[cfg.default_scope]
+    found = 0
+    for transform in cfg.train_dataloader.dataset.pipeline:
+        if transform['type'] == 'RandomResizedCrop':
+            transform['scale'], found = size, found + 1
+        elif transform['type'] == 'RandomCrop':
+            transform['crop_size'], found = size, found + 1
+    assert found == 1, cfg.train_dataloader.dataset.pipeline
+    if cfg.default_scope == 'mmseg':
+        cfg.model.data_preprocessor.size = size
 
 
 @pytest.fixture(scope='module')
@@ -180,6 +205,7 @@ def _training_config(family, roots, work_dir, compile_setting=None):
         backbone_cls = MODELS.get(cfg.model.backbone.type.split('.')[-1])
         cfg.model.backbone.arch = backbone_cls.parse_arch(arch)
     cfg.merge_from_dict(extra.get('options', {}))
+    _use_odd_training_size(cfg)
     cfg.randomness = dict(seed=0, deterministic=False)
     if compile_setting is not None:
         use_forward_compile(cfg, compile_setting)
@@ -220,10 +246,11 @@ def _give_validation_images_of_two_sizes(ade_root):
 @pytest.mark.slow
 def test_train_tool_compile_flag_matches_eager(tiny_roots, tmp_path):
     """``tools/train.py --compile`` on the TopFormer-T config (the family's compiled-training
-    test): the same 3 losses as an eager ``tools/train.py`` run of the same config and seed
-    (TopFormer has no random op once drop path is off), and a checkpoint at the end. The
-    compiled run then validates with the config's real validation pipeline on images of two
-    sizes (it used to die in inductor at the first validation of the ADE20K config)."""
+    test, on ``ODD_SIZE`` crops): the same 3 losses as an eager ``tools/train.py`` run of the
+    same config and seed (TopFormer has no random op once drop path is off), and a checkpoint at
+    the end. The compiled run then validates with the config's real validation pipeline on
+    images of two sizes (it used to die in inductor at the first validation of the ADE20K
+    config)."""
     _give_validation_images_of_two_sizes(tiny_roots['ade20k'])
     real = Config.fromfile(osp.join(REPO, FAMILIES['topformer'][0]))
     runs = {}

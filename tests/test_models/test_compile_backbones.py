@@ -1,18 +1,21 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""``torch.compile`` on every backbone: no graph breaks, and the compiled forward equals eager.
+"""``torch.compile`` on every backbone: no graph breaks.
 
-* ``torch._dynamo.explain`` captures each backbone's forward as one graph, in training and in
-  eval mode, at a size that needs no padding and at an odd size that takes the any-size padding
-  paths (EdgeViT's and HAT-Net's pads, TopFormer's pooled sizes).
-* Inductor (the default ``torch.compile`` backend) gives the eager outputs within 1e-4 relative
-  (max |diff| / max |eager|) at the odd size (one compilation per backbone), with
-  deterministic, well-conditioned weights (``deterministic_weights``). Depths are cut to one
-  block per stage, so each compilation takes seconds, not a minute, on a 2-core CPU, while
-  every block type is still compiled.
+``torch._dynamo.explain`` captures each backbone's forward as one graph, in training and in eval
+mode, at a size that needs no padding and at an odd size that takes the any-size padding paths
+(EdgeViT's and HAT-Net's pads, TopFormer's pooled sizes). It traces with dynamo only and
+generates no code, so it costs seconds, not inductor's minutes.
+
+That the code inductor generates computes what eager does is checked once per family, by
+compiled training (forward and backward) against eager training at an odd size in
+``tests/test_engine/test_compile.py``: TopFormer (``tools/train.py --compile``, which then
+validates compiled), EdgeViT, HAT-Net and TRT-ViT. TransCNN is not compiled there: it is
+HAT-Net's code (``_HierarchicalAttentionNet``, the same ``HATBlock`` and H-MHSA) with another
+norm and downsampler; TopFormer's 'global' mode computes a subset of the 'dense' graph (no SIMs).
+Both still go through ``explain`` here.
 """
 import pytest
 import torch
-import torch.nn as nn
 
 from mmhybrid.models import EdgeViT, HATNet, TopFormer, TransCNN, TRTViT
 
@@ -35,10 +38,6 @@ BACKBONES = {
 NAMES = list(BACKBONES)
 
 
-def _outputs(out):
-    return list(out) if isinstance(out, (list, tuple)) else [out]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('name', NAMES)
 def test_backbone_forward_has_no_graph_breaks(name):
@@ -52,23 +51,4 @@ def test_backbone_forward_has_no_graph_breaks(name):
             reasons = [str(reason.reason) for reason in explanation.break_reasons]
             assert explanation.graph_break_count == 0, (name, training, (height, width), reasons)
             assert explanation.graph_count == 1
-    torch._dynamo.reset()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('name', NAMES)
-def test_compiled_backbone_matches_eager(name, deterministic_weights, deterministic_input):
-    constructor, sizes = BACKBONES[name]
-    model: nn.Module = deterministic_weights(constructor()).eval()
-    torch._dynamo.reset()
-    compiled = torch.compile(model, dynamic=False)
-    height, width = sizes[-1]
-    x = deterministic_input((2, 3, height, width)).float()
-    with torch.no_grad():
-        expected, got = _outputs(model(x)), _outputs(compiled(x))
-    assert len(got) == len(expected)
-    for a, b in zip(got, expected):
-        assert a.shape == b.shape
-        error = ((a - b).abs().max() / b.abs().max()).item()
-        assert error <= 1e-4, (name, (height, width), error)
     torch._dynamo.reset()
