@@ -36,6 +36,7 @@ def _train_one_step(cfg, data_roots, work_dir):
     return result
 
 
+@pytest.mark.slow  # one training step and a validation pass per config
 @pytest.mark.parametrize(
     'config', CONFIGS, ids=[str(p.relative_to(CONFIG_DIR)) for p in CONFIGS])
 def test_config_trains_one_step(config, tiny_data_roots, tmp_path):
@@ -100,6 +101,7 @@ def _stock_config(name, tmp_path, text=None) -> Config:
     return Config.fromfile(str(path))
 
 
+@pytest.mark.slow  # one training step and a validation pass per stock config
 @pytest.mark.parametrize('name', sorted(_STOCK_CONFIGS))
 def test_harness_trains_stock_config(name, tiny_data_roots, tmp_path):
     _train_one_step(_stock_config(name, tmp_path), tiny_data_roots, tmp_path / 'work')

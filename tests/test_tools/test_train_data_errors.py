@@ -37,6 +37,7 @@ def first_file(folder):
     return osp.join(folder, sorted(os.listdir(folder))[0])
 
 
+@pytest.mark.slow  # builds the runner and starts training (the error comes at the first sample)
 def test_label_outside_the_classes_is_named_at_the_first_sample(tmp_path, ade_root,
                                                                load_tool):
     labels = osp.join(ade_root, 'annotations', 'training')
@@ -50,6 +51,7 @@ def test_label_outside_the_classes_is_named_at_the_first_sample(tmp_path, ade_ro
     assert not osp.exists(tmp_path / 'work' / 'iter_1.pth')
 
 
+@pytest.mark.slow  # builds the runner and starts training (the error comes at the first sample)
 def test_zero_byte_image_is_named(tmp_path, ade_root, load_tool):
     image = first_file(osp.join(ade_root, 'images', 'training'))
     open(image, 'wb').close()
@@ -91,6 +93,7 @@ def sixteen_bit(label):
     return Image.fromarray(wide)
 
 
+@pytest.mark.slow  # builds the runner and starts training (the error comes at the first sample)
 @pytest.mark.parametrize('make_image,expected', [
     (sixteen_bit, 'values up to 300'),
     (lambda label: Image.fromarray(np.stack([label] * 3, axis=-1)), '3 channels (mode RGB)'),
