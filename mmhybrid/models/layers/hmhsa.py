@@ -52,7 +52,7 @@ class HMHSA(ReparameterizableMixin, BaseModule):
 
     **Dynamic-shape ONNX export.** :meth:`set_dynamic_export` tells the module that the trace
     being recorded gets dynamic height/width axes; the exporter
-    (:func:`mmhybrid.analysis.onnx_export.export_onnx` with ``dynamic=True``) sets it for the
+    (:func:`mmhybrid.deploy.export.export_onnx` with ``dynamic=True``) sets it for the
     export and resets it afterwards. Nothing else reads it: eager mode is unaffected.
 
     **Deploy.** :meth:`reparameterize` (or ``deploy=True``) folds a BatchNorm ``norm`` into the
@@ -171,7 +171,7 @@ class HMHSA(ReparameterizableMixin, BaseModule):
         sizes: a Python ``if`` on the export size's padding would be frozen into the graph and
         make the export wrong at sizes that need padding. Eager mode and static exports (where
         the mask is left out when nothing is padded, so mobile accelerators do not see the
-        masking ops) are unaffected. :func:`mmhybrid.analysis.onnx_export.export_onnx` sets it
+        masking ops) are unaffected. :func:`mmhybrid.deploy.export.export_onnx` sets it
         with ``dynamic=True`` and resets it afterwards.
         """
         self.dynamic_export = bool(enabled)
