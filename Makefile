@@ -28,8 +28,10 @@ install: $(STAMP)
 lint: install
 	$(PY) -m ruff check .
 
+# The whole suite runs in reverse order (pytest-reverse): a test that passes only after another
+# has set some global state fails here; `make test-fast` and plain `pytest` keep the file order.
 test: install lint
-	$(PY) -m pytest --durations=20 $(PYTEST_ARGS)
+	$(PY) -m pytest --reverse --durations=20 $(PYTEST_ARGS)
 
 test-fast: install lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
