@@ -5,6 +5,7 @@ From the bottom up::
 
     utils, registry, version          import no other mmhybrid package
     models, datasets, engine, testing  import utils and registry (and themselves)
+    converters                         imports models: the authors' checkpoints -> mmhybrid
     tasks                              imports models: a config's scope and its built model
     analysis                           measurement: imports tasks and the above
     deploy                             deployment: imports analysis (timings) and the above
@@ -40,6 +41,7 @@ ALLOWED: Dict[str, Tuple[str, ...]] = {
     'mmhybrid.datasets': ('mmhybrid.utils', 'mmhybrid.registry'),
     'mmhybrid.engine': ('mmhybrid.utils', 'mmhybrid.registry'),
     'mmhybrid.testing': ('mmhybrid.utils', 'mmhybrid.registry'),
+    'mmhybrid.converters': BASE + ('mmhybrid.models', ),
     'mmhybrid.tasks': BASE + ('mmhybrid.models', ),
     'mmhybrid.analysis': BASE + ('mmhybrid.models', 'mmhybrid.tasks'),
     'mmhybrid.deploy': BASE + ('mmhybrid.models', 'mmhybrid.tasks', 'mmhybrid.analysis'),
@@ -164,6 +166,21 @@ def test_library_code_raises_instead_of_exiting():
     exits = [f'{osp.relpath(path, REPO)}:{line}' for path in _library_files()
              for line in _exits(path)]
     assert not exits, f'SystemExit / sys.exit in library code: {exits}'
+
+
+def test_library_code_runs_no_script_by_path():
+    """``mmhybrid/`` imports its code as modules: no script under ``tools/`` (or anywhere) is
+    loaded by file path or run as a program."""
+    found = []
+    for path in _library_files():
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, 'id', None)
+            if name in ('spec_from_file_location', 'run_path', 'SourceFileLoader') or \
+                    (isinstance(node, ast.Name) and name == 'runpy'):
+                found.append(f'{osp.relpath(path, REPO)}:{node.lineno} {name}')
+    assert not found, f'library code loads scripts by path: {found}'
 
 
 def test_converter_errors_are_exceptions(tmp_path):

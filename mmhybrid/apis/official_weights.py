@@ -13,7 +13,8 @@ expect (``checkpoints/topformer-t_3rdparty_in1k.pth``, ...):
    what was downloaded is printed instead), then rename it to ``<dest>/<authors' file name>``
    (a failed conversion is retried from there without downloading again; removed after
    success unless ``keep_download``);
-3. convert it with the project's converter (``tools/model_converters/*2mmhybrid.py``);
+3. convert it with the family's converter (:mod:`mmhybrid.converters`, the code of
+   ``tools/model_converters/*2mmhybrid.py``);
 4. load the result with ``strict=True`` into the model that the entry's config builds and run a
    forward pass whose outputs must be finite;
 5. move it to its final name atomically; an existing file is only replaced with ``force``.
@@ -34,7 +35,6 @@ the model of its config (:func:`mmhybrid.tasks.build_task_model`).
 import difflib
 import hashlib
 import http.client
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -123,7 +123,9 @@ class OfficialWeights:
         url: where the authors host the file (their README's link).
         source_name: the authors' file name; a browser download saved as ``<dest>/<source_name>``
             is picked up without ``source_file``.
-        converter: the script under ``tools/model_converters/``.
+        converter: the script under ``tools/model_converters/`` (its command line);
+            :data:`mmhybrid.converters.CONVERTERS` holds its code under the name before
+            ``2mmhybrid.py``.
         browser_only: the host needs a browser (Google Drive folders and confirmation pages,
             Baidu Pan); never scraped.
         sha256: the published checksum, if any (none of these authors publish one).
@@ -300,14 +302,13 @@ Entry = Union[OfficialWeights, NoReleasedWeights]
 
 
 def project_root() -> str:
-    """The folder holding ``configs/`` and ``tools/``: the checkout, or ``mmhybrid/.mim``."""
+    """The folder holding ``configs/``: the checkout, or ``mmhybrid/.mim``."""
     package = osp.dirname(osp.dirname(osp.abspath(__file__)))
     for candidate in (osp.dirname(package), osp.join(package, '.mim')):
-        if osp.isdir(osp.join(candidate, 'tools', 'model_converters')) and \
-                osp.isdir(osp.join(candidate, 'configs')):
+        if osp.isdir(osp.join(candidate, 'configs')):
             return candidate
-    raise FileNotFoundError(f'Cannot find configs/ and tools/model_converters/ beside {package} '
-                            'or in its .mim folder: use a checkout or reinstall mmhybrid.')
+    raise FileNotFoundError(f'Cannot find configs/ beside {package} or in its .mim folder: use '
+                            'a checkout or reinstall mmhybrid.')
 
 
 def default_catalog(mirror: Optional[str] = None) -> Dict[str, OfficialWeights]:
@@ -504,7 +505,7 @@ def _quote(args: Sequence[str]) -> str:
 
 
 def convert_command(entry: OfficialWeights, source: str, dst: str) -> str:
-    """The converter command line for ``entry`` (what :func:`convert_official_file` runs)."""
+    """The converter command line for ``entry`` (what :func:`convert_official_file` does)."""
     args = ['python', f'tools/model_converters/{entry.converter}', source, dst]
     if entry.allow_pickle:
         args.append('--allow-pickle')
@@ -522,33 +523,20 @@ def fetch_command(entry: OfficialWeights, source: Optional[str] = None,
     return _quote(args)
 
 
-def _load_converter(entry: OfficialWeights, root: str):
-    path = osp.join(root, 'tools', 'model_converters', entry.converter)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'The converter {path} does not exist.')
-    module_name = f'_mmhybrid_{osp.splitext(entry.converter)[0]}'
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def convert_official_file(entry: OfficialWeights, source: str, dst: str,
-                          root: Optional[str] = None, allow_pickle: bool = False) -> dict:
-    """Run the project's converter (its ``main(argv)``) on the authors' file.
+                          allow_pickle: bool = False,
+                          log: Callable[[str], None] = print) -> dict:
+    """Convert the authors' file with the family's converter (:mod:`mmhybrid.converters`).
 
     ``dst`` must not exist (the converters refuse to overwrite). Returns what the converter
-    returned (``{'meta', 'state_dict'}``).
+    wrote (``{'meta', 'state_dict'}``).
 
     Raises:
         VerificationError: the converter found another variant than ``entry.arch``.
     """
-    root = root or project_root()
-    converter = _load_converter(entry, root)
-    argv = [source, dst]
-    if entry.allow_pickle or allow_pickle:
-        argv.append('--allow-pickle')
-    result = converter.main(argv)
+    from mmhybrid.converters import CONVERTERS
+    convert_file = CONVERTERS[entry.converter[:-len('2mmhybrid.py')]]
+    result = convert_file(source, dst, allow_pickle=entry.allow_pickle or allow_pickle, log=log)
     arch = (result or {}).get('meta', {}).get('arch') if isinstance(result, dict) else None
     if arch is not None and arch != entry.arch:
         raise VerificationError(f'{source} holds the {arch!r} variant, but {entry.name} is '
@@ -642,7 +630,7 @@ def fetch_official_weights(name: str,
         source_file: convert this already downloaded file instead of downloading.
         catalog: the entries to use (default :func:`default_catalog`); tests point it at a
             loopback server.
-        root: project root holding ``configs/`` and ``tools/`` (default :func:`project_root`).
+        root: project root holding ``configs/`` (default :func:`project_root`).
         keep_download: keep the authors' file after a successful conversion.
         allow_pickle: let the converter load pickles beyond tensors (only trusted files).
         attempts, timeout, progress: see :func:`download_file`.
@@ -704,7 +692,7 @@ def fetch_official_weights(name: str,
 
     with atomic_output(dst) as converted:
         try:
-            convert_official_file(entry, source, converted, root, allow_pickle=allow_pickle)
+            convert_official_file(entry, source, converted, allow_pickle=allow_pickle, log=log)
         except Exception as exc:
             kept = (f' The download is kept as {source}: the same command converts it again '
                     'without downloading; delete it to download afresh.') \

@@ -1,8 +1,8 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""Pieces shared by the checkpoint converters in ``tools/model_converters/``.
+"""Pieces shared by the checkpoint converters of :mod:`mmhybrid.converters`.
 
-Everything here raises exceptions; the converter scripts turn them into ``error: <message>`` and
-exit status 1 with :func:`run_converter_cli`.
+Everything here raises exceptions; the command lines in ``tools/model_converters/`` turn them
+into ``error: <message>`` and exit status 1 with :func:`run_converter_cli`.
 """
 import os
 import os.path as osp

@@ -13,6 +13,7 @@ from helpers import load_tool, randomize_batchnorm_stats  # noqa: E402
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS  # noqa: E402
 from mmseg.registry import MODELS as SEG_MODELS  # noqa: E402
 
+from mmhybrid.converters import topformer as conversion  # noqa: E402
 from mmhybrid.models import TopFormer  # noqa: E402
 from mmhybrid.utils.converters import UnsafeCheckpointError  # noqa: E402
 
@@ -43,7 +44,7 @@ def build_classifier():
 
 def to_legacy(key):
     """The authors' pre-release spelling of a released key."""
-    legacy = {v: k for k, v in converter.LEGACY_NAMES.items()}
+    legacy = {v: k for k, v in conversion.LEGACY_NAMES.items()}
     return '.'.join(legacy.get(part, part) for part in key.split('.'))
 
 
@@ -102,20 +103,20 @@ def test_raw_and_model_wrappers_and_ddp_prefix():
     weights = OrderedDict([('module.patch_embed.stem.0.c.weight', torch.zeros(1)),
                            ('module.head.l.bias', torch.zeros(1))])
     for checkpoint in (weights, dict(model=weights)):
-        converted, kind = converter.convert(checkpoint)
+        converted, kind = conversion.convert(checkpoint)
         assert kind == 'classification'
         assert list(converted) == ['backbone.tpm.stem.0.c.weight', 'head.l.bias']
 
 
 def test_unknown_keys_are_an_error():
     with pytest.raises(KeyError, match='do not belong'):
-        converter.convert(dict(state_dict={'tpm.stem.0.c.weight': torch.zeros(1),
+        conversion.convert(dict(state_dict={'tpm.stem.0.c.weight': torch.zeros(1),
                                            'fc.weight': torch.zeros(1)}))
     with pytest.raises(KeyError, match='segmentor'):
-        converter.convert(dict(state_dict={'backbone.tpm.stem.0.c.weight': torch.zeros(1),
+        conversion.convert(dict(state_dict={'backbone.tpm.stem.0.c.weight': torch.zeros(1),
                                            'neck.conv.weight': torch.zeros(1)}))
     with pytest.raises(ValueError, match='Cannot find the weights'):
-        converter.convert(dict(epoch=1, args='x'))
+        conversion.convert(dict(epoch=1, args='x'))
 
 
 def test_pickled_namespace_needs_allow_pickle(tmp_path):
@@ -169,7 +170,7 @@ def test_segmentation_head_is_verified(tmp_path):
 @pytest.mark.parametrize('arch', ['tiny', 'small', 'base'])
 def test_architecture_is_inferred_from_the_weights(arch):
     state = {f'backbone.{k}': v for k, v in TopFormer(arch, mode='global').state_dict().items()}
-    assert converter.infer_arch(converter._split(state, 'backbone.')) == arch
+    assert conversion.infer_arch(conversion._split(state, 'backbone.')) == arch
 
 
 def test_unknown_architecture_names_what_was_found():
@@ -178,4 +179,4 @@ def test_unknown_architecture_names_what_was_found():
                            tap_indices=[2, 4, 6, 7])).state_dict()
     with pytest.raises(ValueError, match=r'Unknown TopFormer architecture: .* 8 layers with '
                        r'output channels \[16, 16, 16, 32, 32, 64, 64, 96\]'):
-        converter.infer_arch(state)
+        conversion.infer_arch(state)

@@ -29,13 +29,14 @@ Example::
         checkpoints/hatnet-tiny_3rdparty_in1k.pth
     python tools/model_converters/hatnet2mmhybrid.py --backbone-only TransCNN-Small.pth \\
         checkpoints/transcnn-small_backbone.pth
+
+The conversion itself is :func:`mmhybrid.converters.hatnet.convert_file`; this script only
+parses the command line.
 """
 import argparse
 import os.path as osp
-import re
 import sys
-from collections import OrderedDict
-from typing import Dict, Optional, Sequence, Tuple, Type
+from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a checkout
 
@@ -60,97 +61,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 if __name__ == '__main__':
     parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
 
-import torch  # noqa: E402
-
-from mmhybrid.models.backbones.hatnet import HATNet, TransCNN  # noqa: E402
-from mmhybrid.utils.converters import (  # noqa: E402
-    load_source_checkpoint,
-    run_converter_cli,
-    select_state_dict,
-    verify_classifier_weights,
-)
-from mmhybrid.utils.fileio import atomic_torch_save, check_destination  # noqa: E402
-
-CLASSIFIER_PREFIX = 'classifier.1.'
-
-
-def infer_model(state: Dict[str, torch.Tensor]) -> Tuple[Type, str]:
-    """The backbone class and the preset name that match the weights."""
-    if 'ds2.residual.weight' in state:
-        cls = TransCNN
-    elif 'ds2.norm.weight' in state:
-        cls = HATNet
-    else:
-        raise KeyError('Neither "ds2.residual.weight" (TransCNN) nor "ds2.norm.weight" '
-                       '(HAT-Net) found: not a checkpoint in the authors\' layout.')
-    try:
-        embed_dims = [state['patch_embed.3.weight'].shape[0]] + [
-            state[f'ds{i}.conv.weight'].shape[0] for i in range(2, 5)
-        ]
-    except KeyError as exc:
-        raise KeyError(f'Missing {exc}: not a {cls.__name__} state dict in the authors\' '
-                       'layout.') from None
-    depths = []
-    for stage in range(4):
-        indices = {int(m.group(1)) for k in state
-                   for m in [re.match(rf'blocks\.{stage}\.(\d+)\.', k)] if m}
-        depths.append(max(indices) + 1 if indices else 0)
-    kernels = [state[f'blocks.{s}.0.conv.conv2.0.weight'].shape[-1] for s in range(4)]
-    for name, preset in cls.arch_settings.items():
-        if (preset['embed_dims'], preset['depths'], preset['kernel_sizes']) == (
-                embed_dims, depths, kernels):
-            return cls, name
-    raise ValueError(f'No {cls.__name__} preset has embed_dims={embed_dims}, depths={depths}, '
-                     f'kernel_sizes={kernels}; presets: {sorted(cls.arch_settings)}. Head sizes '
-                     'and pooling ratios leave no trace in the weights, so custom variants '
-                     'cannot be converted automatically.')
-
-
-def convert(state: Dict[str, torch.Tensor],
-            backbone_only: bool = False) -> Tuple[OrderedDict, list]:
-    """Rename the authors' keys. Returns the new state dict and the dropped keys."""
-    converted, dropped = OrderedDict(), []
-    for key, value in state.items():
-        if key.startswith(CLASSIFIER_PREFIX):
-            if backbone_only:
-                dropped.append(key)
-            else:
-                converted['head.fc.' + key[len(CLASSIFIER_PREFIX):]] = value
-        else:
-            converted[key if backbone_only else 'backbone.' + key] = value
-    return converted, dropped
-
-
-def verify(converted: Dict[str, torch.Tensor], cls: Type, arch: str,
-           backbone_only: bool) -> None:
-    """Load ``converted`` strictly into a fresh model (and check the classifier's shape)."""
-    model = cls(arch)
-    verify_classifier_weights(
-        model, converted, backbone_only, channels=model.embed_dims[-1],
-        description=f'{cls.__name__}({arch!r})', authors_head='classifier.1.weight/bias')
+from mmhybrid.converters.hatnet import convert_file  # noqa: E402
+from mmhybrid.utils.converters import run_converter_cli  # noqa: E402
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Parse ``argv`` and run :func:`mmhybrid.converters.hatnet.convert_file`; returns what was
+    written. Raises on any problem (:func:`run_converter_cli` prints ``error: <message>``)."""
     args = parse_args(argv)
-    check_destination(args.dst, sources=[args.src], force=args.force)
-
-    checkpoint = load_source_checkpoint(args.src, args.allow_pickle)
-    state, origin = select_state_dict(checkpoint, ('model', 'state_dict'), 'TransCNN/HAT-Net',
-                                      ema=args.ema)
-    cls, arch = infer_model(state)
-    converted, dropped = convert(state, args.backbone_only)
-    verify(converted, cls, arch, args.backbone_only)
-
-    result = dict(meta=dict(source=str(args.src), source_key=origin, model=cls.__name__,
-                            arch=arch,
-                            layout='backbone' if args.backbone_only else 'ImageClassifier'),
-                  state_dict=converted)
-    atomic_torch_save(result, args.dst)  # a temporary file renamed into place
-    if dropped:
-        print(f'Dropped {len(dropped)} classifier keys on request: {", ".join(dropped)}')
-    print(f'Converted {len(converted)} tensors from {origin} ({cls.__name__} {arch}) to '
-          f'{args.dst}.')
-    return result
+    return convert_file(args.src, args.dst, ema=args.ema, backbone_only=args.backbone_only,
+                        allow_pickle=args.allow_pickle, force=args.force)
 
 
 if __name__ == '__main__':
