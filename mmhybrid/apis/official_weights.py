@@ -4,8 +4,12 @@
 :data:`OFFICIAL_WEIGHTS` lists every checkpoint the authors of the re-implemented papers released
 (TopFormer ImageNet and ADE20K, TransCNN and HAT-Net ImageNet), keyed by the metafile model name
 of the config that uses it, and :data:`NO_RELEASED_WEIGHTS` the models without any (EdgeViT,
-TRT-ViT). :func:`fetch_official_weights` turns a name into the converted file that the configs
-expect (``checkpoints/topformer-t_3rdparty_in1k.pth``, ...):
+TRT-ViT). The metafiles are the one place the authors' URLs are written (``Converted From``):
+:data:`OFFICIAL_WEIGHTS` reads them, with each model's config and figure, at first use
+(:func:`load_official_weights`); this module adds what the metafiles do not say (the converted
+file's name, the variant, the converter, other hosts). :func:`fetch_official_weights` turns a
+name into the converted file that the configs expect (``checkpoints/topformer-t_3rdparty_in1k.pth``,
+...):
 
 1. download the authors' file to ``<dest>/.<name>.download``, resuming a partial file with an
    HTTP ``Range`` request (several attempts, a progress bar when stderr is a terminal);
@@ -33,6 +37,7 @@ The module belongs to :mod:`mmhybrid.apis`, above the models: verifying a conver
 the model of its config (:func:`mmhybrid.tasks.build_task_model`).
 """
 import difflib
+import functools
 import hashlib
 import http.client
 import os
@@ -48,12 +53,13 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 from ..utils.progress import progress_bar
 
 __all__ = [
-    'OfficialWeights', 'NoReleasedWeights', 'OFFICIAL_WEIGHTS', 'NO_RELEASED_WEIGHTS',
+    'OfficialWeights', 'NoReleasedWeights', 'OFFICIAL_WEIGHTS', 'NO_RELEASED_WEIGHTS',  # noqa: F822
     'MIRROR_ENV', 'OfficialWeightsError', 'UnknownWeightsName', 'NoWeightsReleased',
     'BrowserDownloadRequired', 'DownloadError', 'ChecksumMismatch', 'VerificationError',
     'project_root', 'default_catalog', 'resolve_name', 'status_of', 'list_official_weights',
     'download_file', 'sha256sum', 'convert_command', 'fetch_command', 'convert_official_file',
-    'verify_converted', 'fetch_official_weights', 'FETCH_SCRIPT'
+    'verify_converted', 'fetch_official_weights', 'FETCH_SCRIPT', 'BROWSER_HOSTS',
+    'load_official_weights', 'official_weights'
 ]
 
 #: Environment variable: a base URL that replaces every authors' URL by ``<base>/<file name>``
@@ -63,11 +69,8 @@ MIRROR_ENV = 'MMHYBRID_OFFICIAL_WEIGHTS_MIRROR'
 #: How users run the fetcher (printed in messages).
 FETCH_SCRIPT = 'tools/model_converters/fetch_official.py'
 
-TOPFORMER_CODE = 'https://github.com/hustvl/TopFormer'
-TRANSCNN_CODE = 'https://github.com/yun-liu/TransCNN'
-HATNET_CODE = 'https://github.com/yun-liu/HAT-Net'
-TOPFORMER_IMAGENET_FOLDER = ('https://drive.google.com/drive/folders/'
-                             '1NLz3QCDbaXJ2DeGxLPUfupZZbojceDJM?usp=sharing')
+#: Hosts that need a browser (confirmation pages): never scraped.
+BROWSER_HOSTS = ('drive.google.com', 'pan.baidu.com')
 TOPFORMER_IMAGENET_BAIDU = 'https://pan.baidu.com/s/1YdrU-5Z_EtL2LiSQycRO3w'
 BAIDU_PASSWORD_NOTE = 'Baidu Pan password: topf'
 
@@ -117,22 +120,25 @@ class OfficialWeights:
         name: the metafile model name of the config that uses it (what users type).
         family: ``'topformer'``, ``'transcnn'`` or ``'hatnet'``.
         config: the config (relative to the project root) whose model the converted file must
-            load into strictly.
+            load into strictly (the metafile's ``Config``).
         output: the converted file's name under ``dest``, the one the configs expect.
         arch: the variant the converter must find in the weights (``'tiny'``, ...).
-        url: where the authors host the file (their README's link).
+        url: where the authors host the file (their README's link): the metafile's
+            ``Converted From: Weights``, the one place it is written.
         source_name: the authors' file name; a browser download saved as ``<dest>/<source_name>``
             is picked up without ``source_file``.
         converter: the script under ``tools/model_converters/`` (its command line);
             :data:`mmhybrid.converters.CONVERTERS` holds its code under the name before
             ``2mmhybrid.py``.
         browser_only: the host needs a browser (Google Drive folders and confirmation pages,
-            Baidu Pan); never scraped.
+            Baidu Pan: :data:`BROWSER_HOSTS`); never scraped.
         sha256: the published checksum, if any (none of these authors publish one).
         alternatives: other places the authors host the same file.
         allow_pickle: the file pickles more than tensors (timm's ``args`` namespace), so the
             converter needs ``--allow-pickle``.
-        metric: the authors' figure for the file, for ``--list``.
+        metric: the authors' figure for the file, for ``--list`` (from the metafile's
+            ``Results``).
+        code: the authors' repository (the metafile's ``Converted From: Code``).
     """
     name: str
     family: str
@@ -147,12 +153,7 @@ class OfficialWeights:
     alternatives: Tuple[str, ...] = ()
     allow_pickle: bool = False
     metric: str = ''
-
-    @property
-    def code(self) -> str:
-        """The authors' repository."""
-        return dict(topformer=TOPFORMER_CODE, transcnn=TRANSCNN_CODE,
-                    hatnet=HATNET_CODE)[self.family]
+    code: str = ''
 
 
 @dataclass(frozen=True)
@@ -183,95 +184,121 @@ class NoReleasedWeights:
         return f'work_dirs/{stem}/epoch_300.pth'
 
 
-def _topformer_imagenet(size: str, arch: str, top1: str) -> OfficialWeights:
-    letter = size.lower()
-    return OfficialWeights(
-        name=f'topformer-{letter}_8xb128_in1k', family='topformer',
-        config=f'configs/topformer/topformer-{letter}_8xb128_in1k.py',
-        output=f'topformer-{letter}_3rdparty_in1k.pth', arch=arch,
-        url=TOPFORMER_IMAGENET_FOLDER, source_name=f'topformer-{size}-224-{top1}.pth',
-        converter='topformer2mmhybrid.py', browser_only=True,
-        alternatives=(f'{TOPFORMER_IMAGENET_BAIDU} ({BAIDU_PASSWORD_NOTE})', ),
-        allow_pickle=True, metric=f'top-1 {top1}')
+@dataclass(frozen=True)
+class _Release:
+    """What only this module knows of a released checkpoint; the metafile entry of ``name``
+    gives the rest (URL, authors' repository, config, figure)."""
+    name: str
+    family: str
+    output: str
+    arch: str
+    converter: str
+    source_name: Optional[str] = None  # None: the last part of the URL
+    alternatives: Tuple[str, ...] = ()
+    allow_pickle: bool = False
 
 
-def _topformer_ade20k(name: str, config: str, output: str, arch: str, crop: int,
-                      schedule: str, miou: str, drive_id: str, baidu_id: str) -> OfficialWeights:
-    size = arch[0].upper()
-    return OfficialWeights(
-        name=name, family='topformer', config=f'configs/topformer/{config}', output=output,
-        arch=arch, url=f'https://drive.google.com/file/d/{drive_id}/view?usp=sharing',
-        source_name=f'TopFormer-{size}_{crop}x{crop}_{schedule}_160k-{miou}.pth',
-        converter='topformer2mmhybrid.py', browser_only=True,
-        alternatives=(f'https://pan.baidu.com/s/{baidu_id} ({BAIDU_PASSWORD_NOTE})', ),
-        metric=f'mIoU {miou}')
-
-
-def _github_release(family: str, arch: str, url: str, top1: str,
-                    google_id: str) -> OfficialWeights:
-    return OfficialWeights(
-        name=f'{family}-{arch}_8xb128_in1k', family=family,
-        config=f'configs/hatnet/{family}-{arch}_8xb128_in1k.py',
-        output=f'{family}-{arch}_3rdparty_in1k.pth', arch=arch, url=url,
-        source_name=url.rsplit('/', 1)[-1], converter='hatnet2mmhybrid.py',
-        alternatives=(f'https://drive.google.com/file/d/{google_id}/view?usp=sharing', ),
-        metric=f'top-1 {top1}')
-
-
-def _build_official_weights() -> Dict[str, OfficialWeights]:
+def _releases() -> List[_Release]:
     """The authors' READMEs: hustvl/TopFormer (README "Main results": a Google Drive folder /
     Baidu Pan for ImageNet, one Google Drive / Baidu Pan file per ADE20K model),
     yun-liu/TransCNN (release v1.0, README before the repository became yun-liu/HAT-Net) and
-    yun-liu/HAT-Net (release v2.0)."""
-    entries = [
-        _topformer_imagenet('T', 'tiny', '66.2'),
-        _topformer_imagenet('S', 'small', '72.3'),
-        _topformer_imagenet('B', 'base', '75.3'),
-        _topformer_ade20k('topformer-t_8xb2-160k_ade20k-448x448',
-                          'topformer-t_8xb2-160k_ade20k-448x448.py',
-                          'topformer-t_3rdparty_ade20k-448x448.pth', 'tiny', 448, '2x8', '32.5',
-                          '1HsdinQHVKGzi8INJy29L48Ho1MmIeCZN', '1_Mvi1hyXXfBB4udkJlAiDA'),
-        _topformer_ade20k('topformer-t_8xb4-160k_ade20k-448x448',
-                          'topformer-t_8xb4-160k_ade20k-448x448.py',
-                          'topformer-t_8xb4_3rdparty_ade20k-448x448.pth', 'tiny', 448, '4x8',
-                          '33.4', '1UW6kmt5oxssxHylGaZg5CByP7xcFrOcF', '1XU43DLbEDfer8ppA9B0GxQ'),
-        _topformer_ade20k('topformer_t_ade20k', 'topformer_t_ade20k.py',
-                          'topformer-t_3rdparty_ade20k.pth', 'tiny', 512, '2x8', '33.6',
-                          '11mxM2roRD-wXRYjw7YzKQVbQs2jsvYYw', '1-ElpFVrr1djpefKZlAb8GQ'),
-        _topformer_ade20k('topformer-t_8xb4-160k_ade20k-512x512',
-                          'topformer-t_8xb4-160k_ade20k-512x512.py',
-                          'topformer-t_8xb4_3rdparty_ade20k.pth', 'tiny', 512, '4x8', '34.6',
-                          '1OnS3_PwjJuNMWCKisreNxw_Lma8uR8bV', '1QvhPenH1Jw4m2qB7dA-ppg'),
-        _topformer_ade20k('topformer_s_ade20k', 'topformer_s_ade20k.py',
-                          'topformer-s_3rdparty_ade20k.pth', 'small', 512, '2x8', '36.5',
-                          '16TJLt_lxJ-QvrDmYvhY_6vxRCYpyIN1n', '1_lcmIShHX3q2IPvrQExfXg'),
-        _topformer_ade20k('topformer-s_8xb4-160k_ade20k-512x512',
-                          'topformer-s_8xb4-160k_ade20k-512x512.py',
-                          'topformer-s_8xb4_3rdparty_ade20k.pth', 'small', 512, '4x8', '37.0',
-                          '19041fMb4HuDyNhIYdW1r5612FyzpexP0', '1zSzJWl_044P-hYCfCJRUIA'),
-        _topformer_ade20k('topformer_b_ade20k', 'topformer_b_ade20k.py',
-                          'topformer-b_3rdparty_ade20k.pth', 'base', 512, '2x8', '38.3',
-                          '1pYUUB4N6FVjXt1NKygtQis5WmhGECrNt', '1M0AVFE0NABsuWbgqRPVqNQ'),
-        _topformer_ade20k('topformer-b_8xb4-160k_ade20k-512x512',
-                          'topformer-b_8xb4-160k_ade20k-512x512.py',
-                          'topformer-b_8xb4_3rdparty_ade20k.pth', 'base', 512, '4x8', '39.2',
-                          '1m7CxYKWAyJzl5W3cj1vwsW4DfqAb_rqz', '11VQWW_qTKIyjRqyNwn9lVg'),
+    yun-liu/HAT-Net (release v2.0). The URLs are the metafiles' ``Converted From``."""
+    releases = [
+        _Release(f'topformer-{size.lower()}_8xb128_in1k', 'topformer',
+                 f'topformer-{size.lower()}_3rdparty_in1k.pth', arch, 'topformer2mmhybrid.py',
+                 source_name=f'topformer-{size}-224-{top1}.pth',
+                 alternatives=(f'{TOPFORMER_IMAGENET_BAIDU} ({BAIDU_PASSWORD_NOTE})', ),
+                 allow_pickle=True)
+        for size, arch, top1 in (('T', 'tiny', '66.2'), ('S', 'small', '72.3'),
+                                 ('B', 'base', '75.3'))
     ]
-    transcnn = dict(tiny=('80.4', '1OwazUhr8awul-D07U-RQ-7Zl2o6Ki-zJ'),
-                    small=('83.1', '1XLzseiHvaZKiMJ6Ec4BdmLW-gmb5cuq5'),
-                    medium=('83.8', '1OMuNIKDqISlxZcxvbuZerUc-ix_LYYUr'),
-                    large=('84.2', '12nRHmZqj3EVDuJA3Iq9E0vRP7ocaI7k3'))
-    for arch, (top1, google_id) in transcnn.items():
-        url = f'{TRANSCNN_CODE}/releases/download/v1.0/TransCNN-{arch.capitalize()}.pth'
-        entries.append(_github_release('transcnn', arch, url, top1, google_id))
-    hatnet = dict(tiny=('79.8', '1iuhOCEMhEqJlCJKk--Qk1w6TcxP_Plgf'),
-                  small=('82.6', '1lfVT_nCndVAPikAivigl72Ne5XKjfkCp'),
-                  medium=('84.0', '1fWITg1Cfm0qDaYw7xhfF8pXdbhK5ctHY'),
-                  large=('84.2', '1MPNd86S_BvtPDrH_h39vjjvN12opsMki'))
-    for arch, (top1, google_id) in hatnet.items():
-        url = f'{HATNET_CODE}/releases/download/v2.0/HAT-Net_{arch.capitalize()}.pth'
-        entries.append(_github_release('hatnet', arch, url, top1, google_id))
-    return {entry.name: entry for entry in entries}
+    ade20k = [  # name, output, arch, crop, schedule, mIoU (the file name), Baidu Pan id
+        ('topformer-t_8xb2-160k_ade20k-448x448', 'topformer-t_3rdparty_ade20k-448x448.pth',
+         'tiny', 448, '2x8', '32.5', '1_Mvi1hyXXfBB4udkJlAiDA'),
+        ('topformer-t_8xb4-160k_ade20k-448x448', 'topformer-t_8xb4_3rdparty_ade20k-448x448.pth',
+         'tiny', 448, '4x8', '33.4', '1XU43DLbEDfer8ppA9B0GxQ'),
+        ('topformer_t_ade20k', 'topformer-t_3rdparty_ade20k.pth', 'tiny', 512, '2x8', '33.6',
+         '1-ElpFVrr1djpefKZlAb8GQ'),
+        ('topformer-t_8xb4-160k_ade20k-512x512', 'topformer-t_8xb4_3rdparty_ade20k.pth', 'tiny',
+         512, '4x8', '34.6', '1QvhPenH1Jw4m2qB7dA-ppg'),
+        ('topformer_s_ade20k', 'topformer-s_3rdparty_ade20k.pth', 'small', 512, '2x8', '36.5',
+         '1_lcmIShHX3q2IPvrQExfXg'),
+        ('topformer-s_8xb4-160k_ade20k-512x512', 'topformer-s_8xb4_3rdparty_ade20k.pth',
+         'small', 512, '4x8', '37.0', '1zSzJWl_044P-hYCfCJRUIA'),
+        ('topformer_b_ade20k', 'topformer-b_3rdparty_ade20k.pth', 'base', 512, '2x8', '38.3',
+         '1M0AVFE0NABsuWbgqRPVqNQ'),
+        ('topformer-b_8xb4-160k_ade20k-512x512', 'topformer-b_8xb4_3rdparty_ade20k.pth', 'base',
+         512, '4x8', '39.2', '11VQWW_qTKIyjRqyNwn9lVg'),
+    ]
+    for name, output, arch, crop, schedule, miou, baidu_id in ade20k:
+        releases.append(_Release(
+            name, 'topformer', output, arch, 'topformer2mmhybrid.py',
+            source_name=f'TopFormer-{arch[0].upper()}_{crop}x{crop}_{schedule}_160k-{miou}.pth',
+            alternatives=(f'https://pan.baidu.com/s/{baidu_id} ({BAIDU_PASSWORD_NOTE})', )))
+    google_ids = dict(  # the Google Drive copies of the GitHub release files
+        transcnn=dict(tiny='1OwazUhr8awul-D07U-RQ-7Zl2o6Ki-zJ',
+                      small='1XLzseiHvaZKiMJ6Ec4BdmLW-gmb5cuq5',
+                      medium='1OMuNIKDqISlxZcxvbuZerUc-ix_LYYUr',
+                      large='12nRHmZqj3EVDuJA3Iq9E0vRP7ocaI7k3'),
+        hatnet=dict(tiny='1iuhOCEMhEqJlCJKk--Qk1w6TcxP_Plgf',
+                    small='1lfVT_nCndVAPikAivigl72Ne5XKjfkCp',
+                    medium='1fWITg1Cfm0qDaYw7xhfF8pXdbhK5ctHY',
+                    large='1MPNd86S_BvtPDrH_h39vjjvN12opsMki'))
+    for family, ids in google_ids.items():
+        for arch, google_id in ids.items():
+            releases.append(_Release(
+                f'{family}-{arch}_8xb128_in1k', family, f'{family}-{arch}_3rdparty_in1k.pth',
+                arch, 'hatnet2mmhybrid.py',
+                alternatives=(f'https://drive.google.com/file/d/{google_id}/view?usp=sharing', )))
+    return releases
+
+
+def _metric(model) -> str:
+    """The figure of a metafile model for ``--list``: ``'top-1 66.2'`` or ``'mIoU 33.6'``."""
+    for key, label in (('Top 1 Accuracy', 'top-1'), ('mIoU', 'mIoU')):
+        value = model.metric(key)
+        if value is not None:
+            return f'{label} {value}'
+    return ''
+
+
+def load_official_weights(index_path: Optional[str] = None) -> Dict[str, OfficialWeights]:
+    """Every released checkpoint, by metafile model name, its URL, authors' repository, config
+    and figure read from the metafiles (:func:`mmhybrid.apis.model_index.load_models`; default:
+    the project's ``model-index.yml``).
+
+    Raises:
+        OfficialWeightsError: a release has no metafile model, or its model no
+            ``Converted From: Weights``.
+    """
+    from .model_index import load_models
+    _, models = load_models(index_path)
+    by_name = {model.name: model for model in models}
+    catalog = {}
+    for release in _releases():
+        model = by_name.get(release.name)
+        if model is None:
+            raise OfficialWeightsError(f'No metafile model is named {release.name!r}: the '
+                                       'authors\' checkpoint has no URL.')
+        url = model.converted_from.get('Weights')
+        if not url:
+            raise OfficialWeightsError(f'{model.metafile}: {release.name} has no "Converted '
+                                       'From: Weights", the URL of the authors\' checkpoint.')
+        catalog[release.name] = OfficialWeights(
+            name=release.name, family=release.family, config=model.config,
+            output=release.output, arch=release.arch, url=url,
+            source_name=release.source_name or url.split('?', 1)[0].rsplit('/', 1)[-1],
+            converter=release.converter,
+            browser_only=any(f'//{host}/' in url for host in BROWSER_HOSTS),
+            alternatives=release.alternatives, allow_pickle=release.allow_pickle,
+            metric=_metric(model), code=model.converted_from.get('Code', ''))
+    return catalog
+
+
+@functools.lru_cache(maxsize=None)
+def official_weights() -> Dict[str, OfficialWeights]:
+    """:func:`load_official_weights` of the project's metafiles, read once (at first use)."""
+    return load_official_weights()
 
 
 def _build_no_released_weights() -> Dict[str, NoReleasedWeights]:
@@ -289,8 +316,6 @@ def _build_no_released_weights() -> Dict[str, NoReleasedWeights]:
     return {entry.name: entry for entry in entries}
 
 
-#: Every checkpoint the authors released, by metafile model name.
-OFFICIAL_WEIGHTS: Dict[str, OfficialWeights] = _build_official_weights()
 #: The ImageNet models of the families without released weights, by metafile model name.
 NO_RELEASED_WEIGHTS: Dict[str, NoReleasedWeights] = _build_no_released_weights()
 #: Family names accepted as NAME for the families without weights.
@@ -311,6 +336,14 @@ def project_root() -> str:
                             'a checkout or reinstall mmhybrid.')
 
 
+def __getattr__(name: str):
+    """``OFFICIAL_WEIGHTS``: every checkpoint the authors released, by metafile model name
+    (:func:`official_weights`; read from the metafiles at first use, not at import)."""
+    if name == 'OFFICIAL_WEIGHTS':
+        return official_weights()
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
 def default_catalog(mirror: Optional[str] = None) -> Dict[str, OfficialWeights]:
     """:data:`OFFICIAL_WEIGHTS`, with every URL under ``mirror`` (default: :data:`MIRROR_ENV`).
 
@@ -319,10 +352,10 @@ def default_catalog(mirror: Optional[str] = None) -> Dict[str, OfficialWeights]:
     """
     mirror = os.environ.get(MIRROR_ENV) if mirror is None else mirror
     if not mirror:
-        return dict(OFFICIAL_WEIGHTS)
+        return dict(official_weights())
     base = mirror.rstrip('/')
     return {name: replace(entry, url=f'{base}/{entry.source_name}', browser_only=False)
-            for name, entry in OFFICIAL_WEIGHTS.items()}
+            for name, entry in official_weights().items()}
 
 
 def resolve_name(name: str, catalog: Optional[Catalog] = None) -> List[Entry]:

@@ -342,14 +342,57 @@ def test_output_names_match_what_the_configs_expect():
             assert f'{family}-{arch}_3rdparty_in1k.pth' in mentioned
 
 
-def test_metafiles_record_the_authors_urls_and_never_host_raw_files():
-    """``Converted From`` is the authors' URL; no ``Weights`` points at an unconverted file
-    (``mim download`` would fetch it as if it were an mmhybrid checkpoint)."""
+def _metafiles_copy(folder, change):
+    """``model-index.yml`` and the metafiles copied to ``folder``, ``change(model)`` applied to
+    every metafile model; returns the copy's ``model-index.yml``."""
+    index = folder / 'model-index.yml'
+    folder.mkdir(parents=True, exist_ok=True)
+    index.write_text((ROOT / 'model-index.yml').read_text())
+    for metafile in yaml.safe_load(index.read_text())['Import']:
+        data = yaml.safe_load((ROOT / metafile).read_text())
+        for model in data['Models']:
+            change(model)
+        (folder / metafile).parent.mkdir(parents=True, exist_ok=True)
+        (folder / metafile).write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(index)
+
+
+def test_every_fetchable_url_comes_from_a_metafile(tmp_path):
+    """The metafiles are the one place the authors' URLs are written: the catalog follows the
+    ``Converted From`` (URL, repository) and ``Config`` of a metafile it is given, and this
+    module's source holds none of the URLs."""
     models = _metafile_models()
+
+    def move(model):
+        if 'Converted From' in model:
+            model['Converted From'] = dict(Weights=f'https://mirror.invalid/{model["Name"]}.pth',
+                                           Code=f'https://code.invalid/{model["Name"]}')
+
+    catalog = ow.load_official_weights(_metafiles_copy(tmp_path / 'moved', move))
+    assert list(catalog) == list(ow.OFFICIAL_WEIGHTS)
+    for name, entry in catalog.items():
+        assert entry.url == f'https://mirror.invalid/{name}.pth', name
+        assert entry.code == f'https://code.invalid/{name}', name
+        assert entry.config == models[name]['Config'], name
+        assert not entry.browser_only  # the host decides, and this one needs no browser
+    source = Path(ow.__file__).read_text()
     for entry in ow.OFFICIAL_WEIGHTS.values():
-        model = models[entry.name]  # every name fetch_official.py lists is a metafile name
-        assert model['Converted From'] == dict(Weights=entry.url, Code=entry.code), entry.name
-        assert model['Config'] == entry.config
+        assert entry.url == models[entry.name]['Converted From']['Weights'], entry.name
+        assert entry.url not in source and entry.code not in source, entry.name
+
+    def drop(model):
+        if model['Name'] == 'hatnet-tiny_8xb128_in1k':
+            del model['Converted From']
+
+    with pytest.raises(ow.OfficialWeightsError, match='hatnet-tiny_8xb128_in1k has no '
+                       '"Converted From: Weights"'):
+        ow.load_official_weights(_metafiles_copy(tmp_path / 'dropped', drop))
+
+
+def test_metafiles_never_host_raw_files():
+    """No ``Weights`` points at an unconverted file (``mim download`` would fetch it as if it
+    were an mmhybrid checkpoint)."""
+    models = _metafile_models()
     raw_urls = {entry.url for entry in ow.OFFICIAL_WEIGHTS.values()}
     for name, model in models.items():
         assert model.get('Weights') not in raw_urls, name
