@@ -355,23 +355,6 @@ _REWRITES = {
 }
 
 
-def _prune(model) -> None:
-    """Remove nodes whose outputs nobody reads and initializers nobody uses."""
-    graph = model.graph
-    needed = {o.name for o in graph.output}
-    kept = []
-    for node in reversed(list(graph.node)):
-        if any(o in needed for o in node.output):
-            kept.append(node)
-            needed.update(i for i in node.input if i)
-    kept.reverse()
-    del graph.node[:]
-    graph.node.extend(kept)
-    inits = [i for i in graph.initializer if i.name in needed]
-    del graph.initializer[:]
-    graph.initializer.extend(inits)
-
-
 def make_mobile(model, erf: str = 'keep', optimize: bool = True):
     """Return ``(mobile_model, counts)`` for a static-shape ``onnx.ModelProto``.
 
