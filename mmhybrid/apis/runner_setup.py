@@ -301,9 +301,10 @@ def build_runner(cfg: Config, quiet: bool = False):
     """``Runner.from_cfg`` (or the config's ``runner_type``), with a suggestion for a
     misspelt ``type=``.
 
-    The terminal shows expected library "errors" (no detection to score) as explained
-    warnings; ``quiet=True`` (short runs) keeps it to progress, metrics and actionable
-    warnings. The log file in the work dir keeps every line (:mod:`mmhybrid.engine.console`).
+    The terminal shows expected library errors and warnings (no detection to score) as INFO
+    lines that explain them and drops the libraries' deprecation notices; ``quiet=True``
+    (short runs) keeps it to progress, metrics and actionable warnings. The log file in the
+    work dir keeps every line (:mod:`mmhybrid.engine.console`).
 
     Calls :func:`~mmhybrid.utils.checkpoint.allow_mmengine_checkpoints` first: the runner's
     checkpoints are then written so that they load safely, and ``Runner.resume`` /
