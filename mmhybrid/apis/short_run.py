@@ -21,7 +21,7 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from mmhybrid.datasets.checks import DATALOADER_KEYS, iter_leaf_dataset_cfgs
+from mmhybrid.datasets.dataset_cfgs import DATALOADER_KEYS, iter_leaf_dataset_cfgs
 from mmhybrid.utils.config import evaluator_metrics
 
 __all__ = ['check_loop_settings', 'follow_data_root', 'shorten_schedule']

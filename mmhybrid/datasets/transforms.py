@@ -13,7 +13,7 @@ from typing import Any, Iterable, List, Optional, Sequence
 import numpy as np
 
 from mmhybrid.registry import TRANSFORMS
-from .checks import DATALOADER_KEYS, iter_leaf_dataset_cfgs, segmentation_label_spec
+from .dataset_cfgs import DATALOADER_KEYS, iter_leaf_dataset_cfgs, segmentation_label_spec
 from .errors import DatasetError
 from .files import inspect_image_file
 
