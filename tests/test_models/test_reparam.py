@@ -25,7 +25,7 @@ from mmhybrid.models.backbones.hatnet import (
 from mmhybrid.models.backbones.topformer import TopFormerConv2dBN, TopFormerSemanticsInjection
 from mmhybrid.models.layers import HMHSA, LGLBlock, LocalAgg, MixBlockA, MixBlockB, MixBlockC
 from mmhybrid.models.layers.lgl import SelfAttnBlock
-from mmhybrid.models.layers.mixblock import ConvBNAct, TRTBottleneck
+from mmhybrid.models.layers.trt_blocks import ConvBNAct, TRTBottleneck
 from mmhybrid.models.utils import (
     ReparameterizableMixin,
     UnfoldableNormError,

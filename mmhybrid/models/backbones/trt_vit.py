@@ -11,13 +11,8 @@ import torch.nn as nn
 from mmengine.model.weight_init import constant_init
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmhybrid.models.layers.mixblock import (
-    ConvBNAct,
-    MixBlockA,
-    MixBlockB,
-    MixBlockC,
-    TRTBottleneck,
-)
+from mmhybrid.models.layers.mixblock import MixBlockA, MixBlockB, MixBlockC
+from mmhybrid.models.layers.trt_blocks import ConvBNAct, TRTBottleneck
 from mmhybrid.registry import MODELS
 from .base_backbone import BaseHybridBackbone
 
@@ -73,8 +68,9 @@ class TRTViT(BaseHybridBackbone):
     builds the folded model directly (its state dict is the folded one), and the model exports
     to ONNX (opset >= 14) with no custom op.
 
-    The BottleNeck and the MixBlocks live in :mod:`mmhybrid.models.layers.mixblock`: the
-    MixBlocks are plug-ins for other networks and the BottleNeck is one of their parts.
+    The BottleNeck and the MixBlocks live in :mod:`mmhybrid.models.layers.trt_blocks` and
+    :mod:`mmhybrid.models.layers.mixblock`: the MixBlocks are plug-ins for other networks and the
+    BottleNeck is one of their parts.
 
     Args:
         arch (str | dict): ``'a'``, ``'b'``, ``'c'``, ``'d'`` or a dict with the keys

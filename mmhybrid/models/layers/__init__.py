@@ -4,7 +4,8 @@ are registered in the ``mmhybrid`` scope (``type='mmhybrid.LGLBlock'``); their p
 classes, imported from here."""
 from .hmhsa import HMHSA
 from .lgl import GlobalSparseAttn, LGLBlock, LocalAgg, SelfAttnBlock
-from .mixblock import MixBlockA, MixBlockB, MixBlockC, TRTBottleneck, TRTTransformerBlock
+from .mixblock import MixBlockA, MixBlockB, MixBlockC
+from .trt_blocks import TRTBottleneck, TRTTransformerBlock
 
 #: The blocks users plug into other networks: the only layers in the ``MODELS`` registry.
 PLUGINS = ('HMHSA', 'LGLBlock', 'MixBlockA', 'MixBlockB', 'MixBlockC')

@@ -14,13 +14,8 @@ import torch.nn as nn
 from helpers import randomize_batchnorm_stats
 
 from mmhybrid.models.backbones.trt_vit import TRTViT
-from mmhybrid.models.layers.mixblock import (
-    MixBlockA,
-    MixBlockB,
-    MixBlockC,
-    TRTBottleneck,
-    TRTTransformerBlock,
-)
+from mmhybrid.models.layers.mixblock import MixBlockA, MixBlockB, MixBlockC
+from mmhybrid.models.layers.trt_blocks import TRTBottleneck, TRTTransformerBlock
 
 #: A small arch with every structural feature of the real ones: BottleNeck-only stages, a stage
 #: ending with MixBlocks (C/D stage 4), a MixBlock-only stage that downsamples (stage 5).

@@ -10,11 +10,9 @@ import torch.nn.functional as F
 from helpers import randomize_batchnorm_stats
 from mmcv.cnn import ConvModule
 
-from mmhybrid.models.layers.mixblock import (
+from mmhybrid.models.layers.mixblock import MixBlockA, MixBlockB, MixBlockC
+from mmhybrid.models.layers.trt_blocks import (
     ConvBNAct,
-    MixBlockA,
-    MixBlockB,
-    MixBlockC,
     SpatialReductionAttention,
     TRTBottleneck,
     TRTTransformerBlock,
