@@ -24,25 +24,9 @@ from .latency import (
     measure_latency,
     set_num_threads,
 )
-from .model_zoo import (
-    END_MARKER,
-    START_MARKER,
-    ModelEntry,
-    check_metafiles,
-    extract_model_zoo,
-    list_configs,
-    load_model_index,
-    match_models,
-    model_zoo_in_sync,
-    render_model_zoo,
-    replace_model_zoo,
-)
 
 __all__ = [
     'ATTENTION_OPS', 'ComplexityResult', 'count_complexity', 'count_parameters', 'flop_handles',
     'sdpa_flop_jit', 'LatencyResult', 'PeakRSSSampler', 'benchmark_onnxruntime',
-    'benchmark_torch', 'machine_info', 'make_ort_session', 'measure_latency', 'set_num_threads',
-    'END_MARKER', 'START_MARKER', 'ModelEntry', 'check_metafiles', 'extract_model_zoo',
-    'list_configs', 'load_model_index', 'match_models', 'model_zoo_in_sync', 'render_model_zoo',
-    'replace_model_zoo'
+    'benchmark_torch', 'machine_info', 'make_ort_session', 'measure_latency', 'set_num_threads'
 ]

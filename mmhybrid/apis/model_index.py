@@ -32,10 +32,9 @@ import os.path as osp
 import re
 import sys
 import warnings
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
-if TYPE_CHECKING:  # pragma: no cover
-    from mmhybrid.analysis.model_zoo import ModelEntry
+from .metafiles import ModelEntry, load_model_index
 
 __all__ = [
     'TASK_ALIASES', 'METAFILE_TASK_SCOPES', 'UnknownModelError', 'find_model_index', 'load_models',
@@ -87,22 +86,21 @@ def find_model_index() -> str:
         'populated.')
 
 
-def load_models(index_path: Optional[str] = None) -> Tuple[str, List['ModelEntry']]:
+def load_models(index_path: Optional[str] = None) -> Tuple[str, List[ModelEntry]]:
     """The folder holding ``model-index.yml`` (the root of the metafiles' ``Config`` paths) and
     every metafile model, in metafile order. Read afresh on every call (a few ms)."""
-    from mmhybrid.analysis.model_zoo import load_model_index
     root = osp.dirname(osp.abspath(index_path or find_model_index()))
     return root, load_model_index(root)[1]
 
 
-def model_task(entry: 'ModelEntry') -> str:
+def model_task(entry: ModelEntry) -> str:
     """The metafile task of a model: its first ``Results`` task, else guessed from the config's
     name (``*_in1k`` -> Image Classification, ``*_coco`` detectors -> Object Detection, else
     Semantic Segmentation)."""
     return entry.primary_task
 
 
-def model_tasks(entry: 'ModelEntry') -> List[str]:
+def model_tasks(entry: ModelEntry) -> List[str]:
     """Every metafile task of a model: its ``Results`` tasks, else the guessed
     :func:`model_task` (plus Instance Segmentation for a Mask R-CNN config)."""
     if entry.tasks:
@@ -113,7 +111,7 @@ def model_tasks(entry: 'ModelEntry') -> List[str]:
     return tasks
 
 
-def _task_matches(entry: 'ModelEntry', task: str) -> bool:
+def _task_matches(entry: ModelEntry, task: str) -> bool:
     wanted = TASK_ALIASES.get(task.lower())
     if wanted is None:
         wanted = (task, )
@@ -121,7 +119,7 @@ def _task_matches(entry: 'ModelEntry', task: str) -> bool:
     return any(t.lower() in tasks for t in wanted)
 
 
-def _check_task(task: str, entries: List['ModelEntry']) -> None:
+def _check_task(task: str, entries: List[ModelEntry]) -> None:
     known = {t.lower() for e in entries for t in model_tasks(e)}
     if task.lower() not in TASK_ALIASES and task.lower() not in known:
         raise ValueError(f'Unknown task {task!r}: use one of {sorted(TASK_ALIASES)} or a '
@@ -187,7 +185,7 @@ def _close_matches(name: str, names: List[str], count: int = 5) -> List[str]:
     return [lowered[m] for m in (matches + substring)[:count]]
 
 
-def find_model(name: str) -> Tuple[str, 'ModelEntry']:
+def find_model(name: str) -> Tuple[str, ModelEntry]:
     """The index root and the metafile entry named ``name``.
 
     Names are compared with :func:`normalize_name` (case, ``-``/``_``); a name without its
@@ -216,7 +214,7 @@ def find_model(name: str) -> Tuple[str, 'ModelEntry']:
         'names (the metafile names); a path to a .py config works as well.')
 
 
-def resolve_model(name_or_config: str) -> Tuple[str, Optional['ModelEntry']]:
+def resolve_model(name_or_config: str) -> Tuple[str, Optional[ModelEntry]]:
     """The config file of a metafile name or a config path, and the metafile entry if any.
 
     Accepted, in this order: an existing ``.py`` path; a ``.py`` path relative to the project
@@ -268,8 +266,6 @@ def register_into_mmpretrain(model_hub: Optional[type] = None) -> List[str]:
         from mmpretrain.apis.model import ModelHub as model_hub
     from modelindex.load_model_index import load
     from modelindex.models.Result import Result
-
-    from mmhybrid.analysis.model_zoo import ModelEntry
 
     index_path = find_model_index()
     root = osp.dirname(osp.abspath(index_path))

@@ -84,13 +84,8 @@ def parse_args(argv=None):
 if __name__ == '__main__':
     parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
 
-from mmhybrid.analysis import (  # noqa: E402
-    count_complexity,
-    load_model_index,
-    machine_info,
-    match_models,
-    set_num_threads,
-)
+from mmhybrid.analysis import count_complexity, machine_info, set_num_threads  # noqa: E402
+from mmhybrid.apis.metafiles import load_model_index, match_models  # noqa: E402
 from mmhybrid.deploy import compare_modes  # noqa: E402
 from mmhybrid.tasks import (  # noqa: E402
     BASELINE_CONFIGS,

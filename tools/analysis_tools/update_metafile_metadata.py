@@ -71,9 +71,9 @@ if __name__ == '__main__':
 from mmhybrid.analysis import (  # noqa: E402
     count_complexity,
     count_parameters,
-    load_model_index,
     set_num_threads,
 )
+from mmhybrid.apis.metafiles import load_model_index  # noqa: E402
 from mmhybrid.tasks import build_task_model  # noqa: E402
 from mmhybrid.utils.fileio import atomic_output  # noqa: E402
 

@@ -1,22 +1,20 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""The metafiles cover every config, and README's model zoo is generated from them."""
+"""The metafiles cover every config, and README's model zoo is generated from them
+(``tools/analysis_tools/sync_model_zoo.py``, reading :mod:`mmhybrid.apis.metafiles`)."""
 import os.path as osp
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from helpers import load_tool
 
-from mmhybrid.analysis import (
-    END_MARKER,
-    START_MARKER,
-    check_metafiles,
-    extract_model_zoo,
-    list_configs,
-    load_model_index,
-    render_model_zoo,
-    replace_model_zoo,
-)
+from mmhybrid.apis.metafiles import ModelEntry, list_configs, load_model_index
+
+SYNC_TOOL = load_tool('analysis_tools/sync_model_zoo.py')
+START_MARKER, END_MARKER = SYNC_TOOL.START_MARKER, SYNC_TOOL.END_MARKER
+check_metafiles, extract_model_zoo = SYNC_TOOL.check_metafiles, SYNC_TOOL.extract_model_zoo
+render_model_zoo, replace_model_zoo = SYNC_TOOL.render_model_zoo, SYNC_TOOL.replace_model_zoo
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNC = osp.join(ROOT, 'tools', 'analysis_tools', 'sync_model_zoo.py')
@@ -126,7 +124,7 @@ def test_replace_without_markers_explains_the_fix():
 
 
 def test_weights_column_says_what_a_user_can_get():
-    from mmhybrid.analysis.model_zoo import ModelEntry, _weights_cell
+    _weights_cell = SYNC_TOOL._weights_cell
     base = dict(name='m', collection='c', config='configs/m.py', metafile='metafile.yml')
     authors = 'https://example.org/m.pth'
     assert _weights_cell(ModelEntry(**base, weights='https://host/m.pth')) == \
