@@ -6,14 +6,19 @@ Blocks that fold for inference follow the protocol of :mod:`mmhybrid.models.util
 the conv and the BatchNorm they fold explicitly (never by module registration order); a
 backbone's ``switch_to_deploy()`` calls them innermost first. :func:`switch_to_deploy`
 converts a whole task model: the mmhybrid parts through their own ``reparameterize()``/
-``switch_to_deploy()``, the stock parts (mmcv ``ConvModule`` in necks and heads) with mmcv's
-conv+BN fusion.
+``switch_to_deploy()``, the stock parts (mmcv ``ConvModule`` in necks and heads) with
+:func:`fuse_conv_bn_pairs`.
+
+A BN after a conv folds with torch's ``fuse_conv_bn_weights``; the folds written here cover
+what torch has no function for: a BN *before* its 1x1 conv or linear, and an identity branch
+absorbed by a depthwise conv.
 """
 from typing import Collection
 
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 
 def can_fold(norm: nn.Module) -> bool:
@@ -49,13 +54,18 @@ def _set_bias(layer: nn.Module, bias: torch.Tensor) -> None:
 def fuse_conv_bn(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
     """Fold ``bn`` into the ``conv`` it follows, in place: ``bn(conv(x)) == conv'(x)``.
 
-    The conv gains a bias if it had none. Returns the conv; the caller replaces ``bn`` (by
+    The arithmetic is torch's own (``torch.nn.utils.fusion.fuse_conv_bn_weights``); the conv
+    gains a bias if it had none. Returns the conv; the caller replaces ``bn`` (by
     ``nn.Identity()``, or drops it when building the deploy structure).
+
+    Raises:
+        ValueError: ``bn`` is not a BatchNorm with running statistics.
     """
-    scale, shift = _bn_scale_shift(bn)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    conv.weight.mul_(scale.view(-1, *([1] * (conv.weight.dim() - 1))))
-    _set_bias(conv, bias * scale + shift)
+    if not can_fold(bn):
+        raise ValueError(f'{type(bn).__name__} cannot be folded: only a BatchNorm with running '
+                         'statistics is an affine map at inference.')
+    conv.weight, conv.bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean,
+                                                  bn.running_var, bn.eps, bn.weight, bn.bias)
     return conv
 
 
@@ -104,7 +114,8 @@ def fuse_conv_bn_pairs(module: nn.Module, skip: Collection[int] = ()) -> nn.Modu
     """Fold every BatchNorm that directly follows a conv among a module's children, recursively
     (for stock parts: mmcv ``ConvModule``, ``nn.Sequential(conv, bn, act)``). Modules whose
     ``id`` is in ``skip`` (parts that folded themselves explicitly) are left alone. In place;
-    returns ``module``.
+    returns ``module``. Not ``mmcv.cnn.fuse_conv_bn``: that one also folds a BN into a conv two
+    children back, across the activation between them, and cannot skip parts.
     """
     last_conv_name = None
     for name, child in list(module.named_children()):
