@@ -23,6 +23,9 @@ with status 1. ``MMHYBRID_OFFICIAL_WEIGHTS_MIRROR=<url>`` downloads every file f
     python tools/model_converters/fetch_official.py hatnet-tiny_8xb128_in1k
     python tools/model_converters/fetch_official.py topformer-t_8xb128_in1k \\
         --source-file ~/Downloads/topformer-T-224-66.2.pth
+
+The work is :func:`mmhybrid.apis.official_weights.run_fetch_official`; this script only parses
+the command line.
 """
 import argparse
 import os.path as osp
@@ -64,47 +67,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 if __name__ == '__main__':
     parse_args()  # --help and usage errors answer before torch and OpenMMLab are imported
 
-from mmhybrid.apis.official_weights import fetch_official_weights, list_official_weights  # noqa: E402
-
-
-def print_list(dest: str) -> None:
-    rows = list_official_weights(dest)
-    width = max(len(row['name']) for row in rows)
-    status_width = max(len(row['status']) for row in rows)
-    for row in rows:
-        present = ' (present)' if row['present'] == 'yes' else ''
-        line = f'{row["name"]:<{width}}  {row["status"]:<{status_width}}  '
-        if row['status'] == 'no released weights':
-            line += f'{row["metric"]}'
-        else:
-            line += f'-> {row["output"]}{present}  [{row["metric"]}]  {row["url"]}'
-        print(line)
+from mmhybrid.apis.official_weights import run_fetch_official  # noqa: E402
+from mmhybrid.utils.converters import run_converter_cli  # noqa: E402
 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
-    """Run the fetcher; raises on any problem (see :func:`cli`)."""
+    """Parse ``argv`` and run :func:`mmhybrid.apis.official_weights.run_fetch_official`; returns
+    the converted file's path (``''`` for ``--list``). Raises on any problem (see :func:`cli`)."""
     args = parse_args(argv)
-    if args.list:
-        print_list(args.dest)
-        return ''
-    return fetch_official_weights(args.name, dest=args.dest, force=args.force,
-                                  source_file=args.source_file,
-                                  keep_download=args.keep_download,
-                                  allow_pickle=args.allow_pickle, attempts=args.attempts,
-                                  progress=not args.no_progress)
+    return run_fetch_official(args.name, list_names=args.list, dest=args.dest, force=args.force,
+                              source_file=args.source_file, keep_download=args.keep_download,
+                              allow_pickle=args.allow_pickle, attempts=args.attempts,
+                              progress=not args.no_progress)
 
 
 def cli(argv: Optional[Sequence[str]] = None) -> int:
     """``main`` with expected failures printed as ``error: <message>`` (exit status 1)."""
-    import pickle
-    try:
-        main(argv)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError,
-            pickle.UnpicklingError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f'error: {message}', file=sys.stderr)
-        return 1
-    return 0
+    return run_converter_cli(main, argv)
 
 
 if __name__ == '__main__':
