@@ -2,9 +2,9 @@
 """Graph passes of the int8 path, on ONNX files around ``quantize_static``, and what a
 quantized file holds.
 
-:func:`fuse_gelu` (before quantizing) and :func:`keep_inputs_float` (after) edit the graph with
-:class:`~mmhybrid.deploy.graph.GraphEditor`, the editor of the mobile pass too;
-:func:`ort_kernel_counts` reads back what ORT's own optimizer makes of a file
+:func:`fuse_gelu` (before quantizing) is ONNX Runtime's own GELU fusion; :func:`keep_inputs_float`
+(after) edits the graph with :class:`~mmhybrid.deploy.graph.GraphEditor`, the editor of the
+mobile pass too; :func:`ort_kernel_counts` reads back what ORT's own optimizer makes of a file
 (:mod:`mmhybrid.deploy.ort`).
 """
 import os.path as osp
@@ -20,8 +20,8 @@ __all__ = ['fuse_gelu', 'keep_inputs_float', 'ort_kernel_counts', 'count_qdq']
 
 def fuse_gelu(model) -> int:
     """Replace every exact GELU the exporter wrote (``Div(x, sqrt 2) -> Erf -> Add 1 -> Mul x ->
-    Mul 0.5``, or with the 0.5 applied to ``x`` first) by one ``com.microsoft`` ``Gelu`` node
-    (in place); returns how many were fused.
+    Mul 0.5`` and its variants) by one ``com.microsoft`` ``Gelu`` node, in place, with ONNX
+    Runtime's own ``FusionGelu``; returns how many were fused.
 
     In fp32, ORT fuses these five nodes into one ``Gelu`` kernel itself. In a QDQ graph it can
     not: the quantizer gives each consumer of ``x`` its own DequantizeLinear, so ``Div`` and
@@ -30,64 +30,18 @@ def fuse_gelu(model) -> int:
     and runs in float between one DequantizeLinear and one QuantizeLinear. Why (EdgeViT-XXS) and
     why SiLU is not fused the same way (HAT-Net-T): the measurements in docs/en/deployment.md.
     """
-    from onnx import helper
-    editor = GraphEditor(model, infer_shapes=False)
-    graph, consts = model.graph, editor.consts
-    producer, consumers = editor.producers(), editor.consumers()
+    from onnxruntime.transformers.fusion_gelu import FusionGelu
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
-    def const_is(name, value):
-        return name in consts and consts[name].size == 1 and \
-            abs(float(consts[name].reshape(-1)[0]) - value) < 1e-4 * abs(value)
+    def gelus():
+        return sum(node.op_type == 'Gelu' for node in model.graph.node)
 
-    def other(node, name):
-        rest = [i for i in node.input if i != name]
-        return rest[0] if len(rest) == 1 else None
-
-    def only_consumer(name, op_type):
-        users = consumers[name]
-        return users[0] if len(users) == 1 and users[0].op_type == op_type else None
-
-    fused, remove = 0, set()
-    for erf in [n for n in graph.node if n.op_type == 'Erf']:
-        div = producer.get(erf.input[0])
-        if div is None or div.op_type != 'Div' or not const_is(div.input[1], 2 ** 0.5):
-            continue
-        x = div.input[0]
-        add = only_consumer(erf.output[0], 'Add')
-        if add is None or not const_is(other(add, erf.output[0]) or '', 1.0):
-            continue
-        mul1 = only_consumer(add.output[0], 'Mul')
-        if mul1 is None:
-            continue
-        factor = other(mul1, add.output[0])
-        group = [div, erf, add, mul1]
-        if factor == x:  # x * (1 + erf) then * 0.5
-            mul2 = only_consumer(mul1.output[0], 'Mul')
-            if mul2 is None or not const_is(other(mul2, mul1.output[0]) or '', 0.5):
-                continue
-            group.append(mul2)
-            out = mul2.output[0]
-        else:  # (x * 0.5) * (1 + erf)
-            half = producer.get(factor)
-            if half is None or half.op_type != 'Mul' or x not in half.input or \
-                    not const_is(other(half, x) or '', 0.5) or len(consumers[factor]) != 1:
-                continue
-            group.append(half)
-            out = mul1.output[0]
-        if len(consumers[div.output[0]]) != 1:
-            continue
-        index = min(list(graph.node).index(n) for n in group)
-        graph.node.insert(index, helper.make_node(
-            'Gelu', [x], [out], name=f'{erf.name}_Gelu', domain='com.microsoft'))
-        remove.update(id(n) for n in group)
-        fused += 1
+    before = gelus()
+    onnx_model = OnnxModel(model)  # wraps ``model`` itself: the fusion edits it in place
+    FusionGelu(onnx_model).apply()
+    fused = gelus() - before
     if fused:
-        kept = [n for n in graph.node if id(n) not in remove]
-        del graph.node[:]
-        graph.node.extend(kept)
-        editor.drop_unused_initializers()
-        if not any(o.domain == 'com.microsoft' for o in model.opset_import):
-            model.opset_import.append(helper.make_opsetid('com.microsoft', 1))
+        onnx_model.prune_graph()  # the constants only the fused nodes read
     return fused
 
 
