@@ -110,8 +110,8 @@ def _tiny_fields(dataset: Mapping, split: str, roots: Mapping[str, str]) -> dict
         f'make_smoke_config: no tiny dataset for dataset type {type_!r}. Supported: '
         'ADE20KDataset, CityscapesDataset, PascalContextDataset(59), COCOStuffDataset, '
         'CocoDataset, ImageNet (wrapped in RepeatDataset/ClassBalancedDataset/ConcatDataset '
-        'or not); add a maker to mmhybrid/testing/tiny_datasets.py and a branch to '
-        'tests/smoke.py.')
+        'or not); add a maker to a task module of mmhybrid/testing/tiny_datasets/, list it in '
+        'its all_datasets.py, and add a branch to tests/smoke.py.')
 
 
 def _shrink_dataset(dataset: dict, split: str, roots: Mapping[str, str],
