@@ -129,6 +129,7 @@ def int8_vs_fp32(int8, fp32, x):
     return float(np.abs(outs[1] - outs[0]).max() / np.abs(outs[0]).max())
 
 
+@pytest.mark.slow  # export and ONNX Runtime runs on the tiny data: 7-12 s each on 2 cores
 @pytest.mark.parametrize('family', ['segmentor', 'classifier'])
 def test_tool_quantizes_scores_and_times(family, data, tmp_path, capsys):
     config, options = (TOPFORMER, seg_options(data['ade'])) if family == 'segmentor' else \
@@ -186,6 +187,7 @@ def test_tool_quantizes_scores_and_times(family, data, tmp_path, capsys):
     assert max(errors) < INT8_RTOL
 
 
+@pytest.mark.slow  # export and ONNX Runtime runs on the tiny data: 7-12 s each on 2 cores
 @pytest.mark.parametrize('family', ['segmentor', 'classifier'])
 def test_onnx_metric_equals_mmengine_test_loop(family, data, tmp_path):
     """The fp32 ONNX file scored by evaluate_onnx gives mmengine's test-loop mIoU / top-1 for
@@ -242,6 +244,7 @@ def _message(stderr: str, prefix: str) -> str:
     return next((line for line in stderr.splitlines() if line.startswith(prefix)), '')
 
 
+@pytest.mark.slow  # export and ONNX Runtime runs on the tiny data: 7-12 s each on 2 cores
 def test_failure_leaves_nothing_at_out(data, tmp_path, capsys, monkeypatch):
     """A failure after the int8 file was written (here: in the evaluation) leaves no OUT and no
     temporary file beside it."""
