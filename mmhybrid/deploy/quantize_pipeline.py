@@ -51,9 +51,8 @@ def fix_input_shape(src: str, dst: str, shape: Sequence[int]) -> None:
     """Copy an ONNX file with its (dynamic) input fixed to ``shape`` (``N, C, H, W``), e.g. to
     profile a dynamic export at one size.
 
-    This is *not* what latency is measured on: ORT then folds part of the shape arithmetic
-    (TopFormer-T at 256: 21.4 -> 16.0 ms) but a static export is faster still (TRT-ViT-A at
-    224: 206 ms fixed vs 147 ms static, side by side on a loaded machine), see
+    This is *not* what latency is measured on: ORT then folds part of the shape arithmetic, but
+    a static export is faster still (measured in docs/en/deployment.md), see
     :func:`quantize_config`.
     """
     import onnx
@@ -211,8 +210,8 @@ def _static_pair(task: TaskModel, calib: Sequence[np.ndarray], shape: Sequence[i
 
     Latency is measured on static graphs because that is how a model is deployed at one size
     and because ORT runs them much faster than a dynamic graph, even one whose input is fixed
-    afterwards (TRT-ViT-A at 224: 147 ms static vs 206 ms, measured side by side): with a
-    static input at export time every reshape of the attention blocks is a constant.
+    afterwards (measured side by side in docs/en/deployment.md): with a static input at export
+    time every reshape of the attention blocks is a constant.
     """
     import torch.nn.functional as F
 
