@@ -8,7 +8,6 @@ from mmengine.registry import init_default_scope
 from mmhybrid.models import EdgeViT
 from mmhybrid.models.backbones import edgevit as edgevit_module
 from mmhybrid.models.layers import lgl as lgl_module
-from mmhybrid.models.utils import switch_to_deploy
 
 TINY_ARCH = dict(depths=[1, 1, 2, 1], embed_dims=[8, 16, 24, 32], num_heads=[1, 2, 3, 4],
                  mlp_ratios=[2, 2, 2, 2], sr_ratios=[4, 2, 2, 1])
@@ -71,42 +70,11 @@ def test_quirks_of_the_authors_code():
     assert isinstance(model.norm, nn.BatchNorm2d)
 
 
-def test_forward_shapes_and_out_indices():
-    model = EdgeViT(TINY_ARCH).eval()
-    outs = model(torch.rand(2, 3, 64, 96))
-    assert [tuple(o.shape) for o in outs] == [
-        (2, 8, 16, 24), (2, 16, 8, 12), (2, 24, 4, 6), (2, 32, 2, 3)]
-    model = EdgeViT(TINY_ARCH, out_indices=(-1, 1)).eval()
-    assert model.out_indices == (1, 3)  # stage order, whatever order the caller used
-    assert [o.shape[1] for o in model(torch.rand(1, 3, 64, 64))] == [16, 32]
-    assert len(EdgeViT(TINY_ARCH, out_indices=2)(torch.rand(1, 3, 32, 32))) == 1
-
-
 @pytest.mark.parametrize('final_norm, last_module', [(False, 'blocks4'), (True, 'norm')])
-def test_feature_info_describes_the_outputs(final_norm, last_module):
-    model = EdgeViT(TINY_ARCH, final_norm=final_norm).eval()
-    assert model.feature_info == [
-        dict(num_chs=8, reduction=4, module='blocks1'),
-        dict(num_chs=16, reduction=8, module='blocks2'),
-        dict(num_chs=24, reduction=16, module='blocks3'),
-        dict(num_chs=32, reduction=32, module=last_module)]
-    model = EdgeViT(TINY_ARCH, out_indices=(3, 0), final_norm=final_norm).eval()
-    outs = model(torch.rand(1, 3, 33, 47))
-    assert [i['num_chs'] for i in model.feature_info] == [o.shape[1] for o in outs] == [8, 32]
+def test_feature_info_names_the_final_norm(final_norm, last_module):
+    """The last output comes from the classifier's final norm when it is built."""
+    model = EdgeViT(TINY_ARCH, out_indices=(3, 0), final_norm=final_norm)
     assert [i['module'] for i in model.feature_info] == ['blocks1', last_module]
-    for info in model.feature_info:  # every module name resolves
-        model.get_submodule(info['module'])
-
-
-@pytest.mark.parametrize('hw', [(257, 311), (125, 94), (70, 90), (33, 1)])
-def test_any_input_size(hw):
-    model = EdgeViT(TINY_ARCH).eval()
-    h, w = hw
-    outs = model(torch.rand(1, 3, h, w))
-    for i, out in enumerate(outs):
-        stride = 2**(i + 2)
-        assert out.shape[-2:] == (-(-h // stride), -(-w // stride))
-        assert torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize('size', [224, 512])
@@ -145,28 +113,10 @@ def test_final_norm_only_on_last_stage():
     assert not torch.allclose(normed[3], raw[3])
 
 
-def test_frozen_stages_and_norm_eval():
-    model = EdgeViT(TINY_ARCH, frozen_stages=2, norm_eval=True)
-    model.train()
-    for i in range(4):
-        params = [p for m in model.stage_modules(i) for p in m.parameters()]
-        assert all(p.requires_grad == (i >= 2) for p in params)
-    assert not model.blocks1[0].LocalAgg.training
-    assert model.blocks3[0].SelfAttn.training
-    assert not model.blocks3[0].LocalAgg.norm1.training  # norm_eval
-    model = EdgeViT(TINY_ARCH, frozen_stages=0)
-    assert not any(p.requires_grad for p in model.patch_embed1.parameters())
-    assert all(p.requires_grad for p in model.blocks1.parameters())
-    model = EdgeViT(TINY_ARCH, frozen_stages=4, final_norm=True)
+def test_frozen_stages_4_freeze_the_final_norm():
+    model = EdgeViT(TINY_ARCH, frozen_stages=4, final_norm=True).train()
     assert not any(p.requires_grad for p in model.parameters())
-
-
-def test_drop_path_increases_linearly():
-    model = EdgeViT('s', drop_path_rate=0.1)
-    rates = [blk.SelfAttn.drop_path.drop_prob if hasattr(blk.SelfAttn.drop_path, 'drop_prob')
-             else 0. for i in range(1, 5) for blk in getattr(model, f'blocks{i}')]
-    assert rates[0] == 0. and rates[-1] == pytest.approx(0.1)
-    assert rates == pytest.approx(torch.linspace(0, 0.1, 11).tolist())
+    assert not model.norm.training
 
 
 def test_init_weights_follows_authors_scheme():
@@ -177,118 +127,21 @@ def test_init_weights_follows_authors_scheme():
     assert torch.all(model.patch_embed1.norm.weight == 1)
 
 
-def test_invalid_arguments_are_explained():
-    with pytest.raises(ValueError, match="choose one of"):
-        EdgeViT('xxl')
-    with pytest.raises(ValueError, match=r"missing \['sr_ratios'\]"):
-        EdgeViT({k: v for k, v in TINY_ARCH.items() if k != 'sr_ratios'})
-    with pytest.raises(ValueError, match=r"unknown \['head_dim'\]"):
-        EdgeViT(dict(TINY_ARCH, head_dim=8))
-    with pytest.raises(ValueError, match='4 entries'):
-        EdgeViT(dict(TINY_ARCH, depths=[1, 1, 1]))
-    with pytest.raises(ValueError, match='not divisible by num_heads'):
+def test_heads_must_divide_the_width():
+    with pytest.raises(ValueError, match='stage 1: embed_dims 16 is not divisible by num_heads 3'):
         EdgeViT(dict(TINY_ARCH, num_heads=[1, 3, 3, 4]))
-    with pytest.raises(ValueError, match='out of range'):
-        EdgeViT(TINY_ARCH, out_indices=(4, ))
-    # Duplicates used to be silently dropped; one rule for every backbone now (issue 11).
-    with pytest.raises(ValueError, match='twice'):
-        EdgeViT(TINY_ARCH, out_indices=(1, -3))
-    with pytest.raises(TypeError, match='non-empty'):
-        EdgeViT(TINY_ARCH, out_indices=())
-    with pytest.raises(TypeError, match='sequence of ints'):
-        EdgeViT(TINY_ARCH, out_indices=('1', ))
-    with pytest.raises(ValueError, match='frozen_stages'):
-        EdgeViT(TINY_ARCH, frozen_stages=5)
-    with pytest.raises(ValueError, match='frozen_stages'):
-        EdgeViT(TINY_ARCH, frozen_stages=1.5)
-    with pytest.raises(ValueError, match='drop_path_rate'):
-        EdgeViT(TINY_ARCH, drop_path_rate=1.)
-    with pytest.raises(ValueError, match='drop_path_rate'):
-        EdgeViT(TINY_ARCH, drop_path_rate=-0.1)
-    with pytest.raises(ValueError, match='BatchNorm'):
-        EdgeViT(TINY_ARCH, norm_cfg=dict(type='LN'), deploy=True)
 
 
-@pytest.mark.parametrize('convert', ['method', 'free_function'])
-def test_switch_to_deploy_keeps_outputs(convert):
+def test_switch_to_deploy_folds_only_the_local_aggregation_norms():
+    """Only the LocalAgg BatchNorms vanish (the 1x1 convs after them already have biases); the
+    classifier's final norm stays. (Outputs and reloading: the backbone matrix.)"""
     model = EdgeViT(TINY_ARCH, final_norm=True)
-    randomize_batchnorm_stats(model)
-    model.eval()
-    x = torch.rand(2, 3, 70, 90)
-    expected = model(x)
     keys = set(model.state_dict())
-    if convert == 'method':
-        model.switch_to_deploy()
-        model.switch_to_deploy()  # idempotent
-    else:
-        switch_to_deploy(model)
-    assert model.deploy
-    assert not any(isinstance(m, nn.BatchNorm2d) for name, m in model.named_modules()
-                   if 'LocalAgg' in name)
-    # The folded structure: only the LocalAgg BatchNorms vanish (their 1x1 convs had biases).
+    model.switch_to_deploy()
     assert keys - set(model.state_dict()) == {
         k for k in keys if '.LocalAgg.norm1.' in k or '.LocalAgg.norm2.' in k}
     assert set(model.state_dict()) <= keys
-    for got, exp in zip(model(x), expected):
-        torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-5)
-
-
-def test_deploy_flag_loads_the_folded_state_dict_strictly():
-    model = EdgeViT(TINY_ARCH, final_norm=True).double()
-    randomize_batchnorm_stats(model)
-    model.switch_to_deploy()
-    x = torch.rand(1, 3, 70, 90, dtype=torch.double)
-    with torch.no_grad():
-        expected = model(x)
-    fresh = EdgeViT(TINY_ARCH, final_norm=True, deploy=True).double().eval()
-    assert fresh.deploy and all(b.deploy for i in range(1, 5) for b in getattr(fresh, f'blocks{i}'))
-    fresh.load_state_dict(model.state_dict(), strict=True)
-    fresh.switch_to_deploy()  # a no-op on a model built folded
-    with torch.no_grad():
-        for got, exp in zip(fresh(x), expected):
-            assert torch.equal(got, exp)
-    assert sum(p.numel() for p in fresh.parameters()) == sum(
-        p.numel() for p in model.parameters())
-
-
-def test_with_cp_gives_identical_outputs_and_gradients():
-    """Checkpointing every LGL block (with dropout and drop path active: the recomputation
-    replays the RNG) changes neither the outputs nor any gradient."""
-    x = torch.rand(2, 3, 40, 56)
-    results = []
-    for with_cp in (False, True):
-        torch.manual_seed(0)
-        model = EdgeViT(TINY_ARCH, final_norm=True, drop_rate=0.1, drop_path_rate=0.2,
-                        with_cp=with_cp).double()
-        model.train()
-        torch.manual_seed(1)
-        outs = model(x.double())
-        sum((o * o.detach().sin()).sum() for o in outs).backward()
-        results.append(([o.detach() for o in outs], {n: p.grad for n, p in
-                                                     model.named_parameters()}))
-    (outs_a, grads_a), (outs_b, grads_b) = results
-    for a, b in zip(outs_a, outs_b):
-        assert torch.equal(a, b)
-    assert grads_a.keys() == grads_b.keys()
-    for name in grads_a:
-        assert grads_a[name] is not None, name
-        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-12, atol=1e-14,
-                                   msg=name)
-
-
-def test_frozen_stages_apply_at_construction():
-    model = EdgeViT(TINY_ARCH, frozen_stages=2)
-    for i in range(4):
-        params = [p for m in model.stage_modules(i) for p in m.parameters()]
-        assert all(p.requires_grad == (i >= 2) for p in params)
-    assert not model.blocks1[0].training and model.blocks3[0].training
-
-
-def test_gradients_flow_in_training():
-    model = EdgeViT(TINY_ARCH, drop_path_rate=0.2, drop_rate=0.1)
-    model.train()
-    sum(o.mean() for o in model(torch.rand(2, 3, 48, 40))).backward()
-    assert all(p.grad is not None for p in model.parameters())
+    assert isinstance(model.norm, nn.BatchNorm2d)
 
 
 @pytest.mark.parametrize('arch, gflops', [
