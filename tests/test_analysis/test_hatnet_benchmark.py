@@ -8,7 +8,6 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_speed_reports_eager_and_onnxruntime_with_parity(load_tool):
-    pytest.importorskip('onnxruntime')
     result = load_tool('analysis_tools/benchmark_hatnet.py').main(
         ['speed', '--model', 'transcnn', '--arch', 'tiny', '--shape', '64', '48', '--iters', '1',
          '--warmup', '0'])

@@ -1,6 +1,6 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 import numpy as np
-import pytest
+import onnxruntime as ort
 import torch
 import torch.nn as nn
 
@@ -32,7 +32,6 @@ class _PoolPadded(nn.Module):
 
 
 def test_dynamic_onnx_export_pads_at_sizes_other_than_the_export_size(tmp_path):
-    ort = pytest.importorskip('onnxruntime')
     model = _PoolPadded().eval()
     path = str(tmp_path / 'pad.onnx')
     torch.onnx.export(model, torch.rand(1, 1, 8, 8), path, opset_version=17, dynamo=False,
