@@ -28,11 +28,15 @@ def can_fold(norm: nn.Module) -> bool:
     return isinstance(norm, _BatchNorm) and norm.running_var is not None
 
 
-def _bn_scale_shift(bn: _BatchNorm):
-    """``bn(x) == x * scale + shift`` per channel (inference mode)."""
+def _require_foldable(bn: nn.Module) -> None:
     if not can_fold(bn):
         raise ValueError(f'{type(bn).__name__} cannot be folded: only a BatchNorm with running '
                          'statistics is an affine map at inference.')
+
+
+def _bn_scale_shift(bn: _BatchNorm):
+    """``bn(x) == x * scale + shift`` per channel (inference mode)."""
+    _require_foldable(bn)
     scale = bn.running_var.add(bn.eps).rsqrt()
     if bn.affine:
         scale = scale * bn.weight
@@ -61,9 +65,7 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
     Raises:
         ValueError: ``bn`` is not a BatchNorm with running statistics.
     """
-    if not can_fold(bn):
-        raise ValueError(f'{type(bn).__name__} cannot be folded: only a BatchNorm with running '
-                         'statistics is an affine map at inference.')
+    _require_foldable(bn)
     conv.weight, conv.bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean,
                                                   bn.running_var, bn.eps, bn.weight, bn.bias)
     return conv
