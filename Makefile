@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mmhybrid-installed
 PYTEST_ARGS ?=
+# pytest-xdist workers: one per core of the 2-core machines the suite is sized for (each worker
+# gets its share of torch's threads, tests/conftest.py). `make test PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install lint test test-fast demo clean help
 
@@ -28,13 +31,14 @@ install: $(STAMP)
 lint: install
 	$(PY) -m ruff check .
 
-# The whole suite runs in reverse order (pytest-reverse): a test that passes only after another
-# has set some global state fails here; `make test-fast` and plain `pytest` keep the file order.
+# The whole suite runs in reverse order (pytest-reverse) over $(PYTEST_WORKERS) workers: a test
+# that passes only after another has set some global state, or only in the process of the test
+# before it, fails here; `make test-fast` and plain `pytest` keep the file order.
 test: install lint
-	$(PY) -m pytest --reverse --durations=20 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --reverse --durations=20 $(PYTEST_ARGS)
 
 test-fast: install lint
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 demo: install
 	PYTHON=$(PY) bash tools/demo.sh

@@ -1,5 +1,6 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 import contextlib
+import os
 import os.path as osp
 import sys
 
@@ -18,6 +19,44 @@ import helpers  # noqa: E402  (tests/helpers.py: load_tool, randomize_batchnorm_
 # mmhybrid.models mirrors its classes into mmdet/mmseg/mmpretrain on import; do it once up front
 # so every test sees the same registries whatever the collection order.
 import mmhybrid.models  # noqa: F401,E402
+
+# Under pytest-xdist (`make test` runs `-n 2`) each worker gets its share of the cores, so that
+# two workers' intra-op threads do not fight over the same ones.
+if 'PYTEST_XDIST_WORKER_COUNT' in os.environ:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(
+        os.environ['PYTEST_XDIST_WORKER_COUNT'])))
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _parse_each_task_library_metafile_once():
+    """MMEngine 0.10.7 parses all ~200 metafiles of mmdet / mmseg / mmpretrain for every
+    ``pkg::`` base of every config it loads (``mmengine.config.utils._get_cfg_metainfo``), about
+    a second per config; the suite loads configs over a thousand times, so remember each answer
+    (the installed metafiles do not change during a run). Only this test process is affected:
+    the tools the tests start as subprocesses load configs unchanged."""
+    import copy
+
+    import mmengine.config.utils as config_utils
+    original = config_utils._get_cfg_metainfo
+    answers = {}
+
+    def remembered(package_path, cfg_path):
+        key = (package_path, cfg_path)
+        if key not in answers:
+            try:
+                answers[key] = (original(package_path, cfg_path), None)
+            except ValueError as exc:  # not a model config: MMEngine then takes the base path
+                answers[key] = (None, exc)
+        value, error = answers[key]
+        if error is not None:
+            raise ValueError(*error.args)
+        return copy.deepcopy(value)
+
+    config_utils._get_cfg_metainfo = remembered
+    try:
+        yield
+    finally:
+        config_utils._get_cfg_metainfo = original
 
 
 def pytest_configure(config):

@@ -11,6 +11,11 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
+# Each probe starts a Python that imports torch and the three task libraries: ~10 s apiece.
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 #: Snapshots the state other libraries keep, imports ``IMPORTS``, snapshots again and prints the

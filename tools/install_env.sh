@@ -66,7 +66,7 @@ log "OpenMMLab libraries"
 
 log "test and tool dependencies"
 # ruff: the same pin as requirements/tests.txt and .pre-commit-config.yaml (`make lint`).
-"${PIP[@]}" pytest pytest-timeout pytest-reverse onnx onnxruntime matplotlib "ruff==0.17.6" "numpy<2"
+"${PIP[@]}" pytest pytest-timeout pytest-xdist pytest-reverse onnx onnxruntime matplotlib "ruff==0.17.6" "numpy<2"
 # Extra "viz": the task libraries' analyze_logs.py plots with seaborn, and
 # vis_backends=[dict(type='TensorboardVisBackend')] needs tensorboard.
 "${PIP[@]}" -r requirements/viz.txt "numpy<2"

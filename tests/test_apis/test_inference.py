@@ -237,6 +237,7 @@ def _readme_inference_snippets():
     return [block.split('```', 1)[0] for block in section.split('```python\n')[1:]]
 
 
+@pytest.mark.slow  # builds and runs three task models, as the README does
 def test_readme_inference_section_runs_as_written(tmp_path, monkeypatch):
     snippets = _readme_inference_snippets()
     assert len(snippets) == 2

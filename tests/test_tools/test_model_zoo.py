@@ -77,6 +77,7 @@ def tiny_repo(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # four runs of the sync tool, each importing mmhybrid
 def test_render_and_sync_on_a_tiny_repo(tiny_repo):
     assert check_metafiles(str(tiny_repo)) == []
     assert list_configs(str(tiny_repo)) == [
