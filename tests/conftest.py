@@ -35,28 +35,27 @@ def _parse_each_task_library_metafile_once():
     (the installed metafiles do not change during a run). Only this test process is affected:
     the tools the tests start as subprocesses load configs unchanged."""
     import copy
+    import functools
 
     import mmengine.config.utils as config_utils
     original = config_utils._get_cfg_metainfo
-    answers = {}
+
+    @functools.lru_cache(maxsize=None)
+    def answer(package_path, cfg_path):
+        try:
+            return original(package_path, cfg_path), None
+        except ValueError as exc:  # not a model config: MMEngine then takes the base path
+            return None, exc.args
 
     def remembered(package_path, cfg_path):
-        key = (package_path, cfg_path)
-        if key not in answers:
-            try:
-                answers[key] = (original(package_path, cfg_path), None)
-            except ValueError as exc:  # not a model config: MMEngine then takes the base path
-                answers[key] = (None, exc)
-        value, error = answers[key]
+        value, error = answer(package_path, cfg_path)
         if error is not None:
-            raise ValueError(*error.args)
+            raise ValueError(*error)
         return copy.deepcopy(value)
 
-    config_utils._get_cfg_metainfo = remembered
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config_utils, '_get_cfg_metainfo', remembered)
         yield
-    finally:
-        config_utils._get_cfg_metainfo = original
 
 
 def pytest_configure(config):
