@@ -16,13 +16,13 @@ import os.path as osp
 
 import mmcv
 import pytest
-import torch
 from helpers import load_script, load_tool
 from mmengine.registry import DefaultScope
 from smoke import make_smoke_config
 
 import mmhybrid.apis as apis
 from mmhybrid.testing import make_ade20k, make_coco, make_imagenet
+from mmhybrid.utils.state_dict import load_checkpoint_file
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # task -> (config, tiny dataset maker, data_roots key, a validation image relative to its root)
@@ -88,7 +88,7 @@ def trained(request, tmp_path_factory):
 
 
 def saved_dataset_meta(checkpoint: str) -> dict:
-    return torch.load(checkpoint, map_location='cpu')['meta']['dataset_meta']
+    return load_checkpoint_file(checkpoint)['meta']['dataset_meta']
 
 
 def check_drawing(path: str, image: str) -> None:
