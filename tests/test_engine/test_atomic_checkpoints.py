@@ -1,37 +1,47 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Training killed (SIGKILL) at every moment of a checkpoint save always resumes.
 
-A chain of real ``tools/train.py`` runs on a tiny ADE20K set: each run resumes the previous
-one and is itself killed at another point of a save (``kill_during_save.py``), until a last run
-finishes. After every kill the work dir must hold an intact checkpoint that ``--resume``
-continues from, and the chain must reach the planned final iteration.
+A chain of real ``tools/train.py`` runs on a tiny ADE20K set, each its own process: each run
+resumes the previous one and is itself killed at another point of a save
+(``kill_during_save.py``), until a last run finishes. After every kill the work dir must hold
+an intact checkpoint that ``--resume`` continues from, and the chain must reach the planned
+final iteration.
 """
+import multiprocessing
 import os
 import os.path as osp
 import re
 import signal
-import subprocess
-import sys
 
+import kill_during_save
 import pytest
-import torch
 from smoke import write_training_config
 
 from mmhybrid.engine import find_resumable_checkpoint
 from mmhybrid.testing import make_ade20k
 from mmhybrid.utils.checkpoint import checkpoint_problem
+from mmhybrid.utils.state_dict import load_checkpoint_file
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'topformer', 'topformer_t_ade20k.py')
-KILLER = osp.join(osp.dirname(osp.abspath(__file__)), 'kill_during_save.py')
-ENV = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-ALL_POINTS = ('serialized', 'half_written', 'before_rename', 'after_rename', 'half_pointer',
-              'before_prune')
+ALL_POINTS = kill_during_save.POINTS
+#: What ``tools/train.py`` imports; the fork server imports it once and every run forks from it.
+PRELOAD = ['kill_during_save', 'mmhybrid.models', 'mmhybrid.apis', 'mmengine.runner']
 
 
 @pytest.fixture(scope='module')
 def ade_root(tmp_path_factory):
     return make_ade20k(str(tmp_path_factory.mktemp('tiny')), num_train=2, num_val=1)
+
+
+@pytest.fixture(scope='module')
+def fork_server():
+    """multiprocessing's fork server (a fresh interpreter, not this test process) with the
+    libraries imported: each run is a new process forked from it, so it starts as a fresh
+    ``python tools/train.py`` would, without paying the ~10 s of imports eleven times."""
+    context = multiprocessing.get_context('forkserver')
+    context.set_forkserver_preload(PRELOAD)
+    return context
 
 
 def write_config(path, ade_root, work_dir, max_iters, **checkpoint):
@@ -41,15 +51,19 @@ def write_config(path, ade_root, work_dir, max_iters, **checkpoint):
         **{'default_hooks.logger': dict(type='LoggerHook', interval=1)})
 
 
-def run_train(config, *args, kill_point=None, kill_at=2):
-    """One training process; killed at ``kill_point`` of its ``kill_at``-th save if given."""
-    if kill_point is None:
-        cmd, env = [sys.executable, osp.join(REPO, 'tools', 'train.py')], ENV
-    else:
-        cmd = [sys.executable, KILLER]
-        env = dict(ENV, KILL_POINT=kill_point, KILL_AT=str(kill_at))
-    return subprocess.run(cmd + [config, *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
+def run_train(fork_server, log, config, *args, kill_point=None, kill_at=2):
+    """One ``tools/train.py`` process; killed at ``kill_point`` of its ``kill_at``-th save if
+    given. Returns its exit code (``-SIGKILL`` when killed) and its output."""
+    process = fork_server.Process(target=kill_during_save.train_in_forked_child,
+                                  args=([config, *args], kill_point, kill_at, str(log)))
+    process.start()
+    process.join(600)
+    if process.is_alive():
+        process.kill()
+        process.join()
+        pytest.fail(f'tools/train.py {config} {args} ran for more than 600 s')
+    with open(log) as file:
+        return process.exitcode, file.read()
 
 
 def saved_iter(path):
@@ -61,16 +75,17 @@ def saved_iter(path):
     (1, ALL_POINTS),
     (-1, ('half_written', 'before_rename', 'after_rename')),
 ])
-def test_resume_after_kills_during_saves(tmp_path, ade_root, max_keep_ckpts, points):
+def test_resume_after_kills_during_saves(tmp_path, ade_root, fork_server, max_keep_ckpts,
+                                         points):
     work_dir = tmp_path / 'run'
     max_iters = 2 * len(points) + 2
     config = write_config(tmp_path / 'cfg.py', ade_root, work_dir, max_iters,
                           max_keep_ckpts=max_keep_ckpts)
     newest_complete = 0
     for number, point in enumerate(points):
-        proc = run_train(config, *(['--resume'] if number else []), kill_point=point)
-        output = proc.stdout + proc.stderr
-        assert proc.returncode == -signal.SIGKILL, f'{point}: not killed\n{output[-3000:]}'
+        returncode, output = run_train(fork_server, tmp_path / f'{number}.log', config,
+                                       *(['--resume'] if number else []), kill_point=point)
+        assert returncode == -signal.SIGKILL, f'{point}: not killed\n{output[-3000:]}'
         if number:
             match = re.search(r'--resume: (.*)', output)
             assert match and f'iter_{newest_complete}.pth' in match.group(1), (point, output)
@@ -81,7 +96,7 @@ def test_resume_after_kills_during_saves(tmp_path, ade_root, max_keep_ckpts, poi
         assert found.checkpoint is not None, (point, found.message)
         assert checkpoint_problem(found.checkpoint) is None
         assert saved_iter(found.checkpoint) == expected, (point, found.message)
-        stopped = torch.load(found.checkpoint, map_location='cpu')
+        stopped = load_checkpoint_file(found.checkpoint)
         assert stopped['meta']['iter'] == expected
         leftovers = [name for name in os.listdir(work_dir) if name.endswith('.pth')
                      and not name.startswith('.tmp-')
@@ -89,12 +104,11 @@ def test_resume_after_kills_during_saves(tmp_path, ade_root, max_keep_ckpts, poi
         assert not leftovers, f'{point}: damaged files under final names: {leftovers}'
         newest_complete = expected
 
-    proc = run_train(config, '--resume')
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]
+    returncode, output = run_train(fork_server, tmp_path / 'last.log', config, '--resume')
+    assert returncode == 0, output[-3000:]
     assert f'iter_{newest_complete}.pth' in re.search(r'--resume: (.*)', output).group(1)
     final = work_dir / f'iter_{max_iters}.pth'
-    assert torch.load(str(final), map_location='cpu')['meta']['iter'] == max_iters
+    assert load_checkpoint_file(str(final))['meta']['iter'] == max_iters
     assert (work_dir / 'last_checkpoint').read_text().strip().endswith(final.name)
     kept = sorted(n for n in os.listdir(work_dir) if n.endswith('.pth'))
     if max_keep_ckpts == 1:
