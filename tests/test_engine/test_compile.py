@@ -9,13 +9,6 @@ fails here, not only one that crashes. They are the suite's only inductor parity
 backbones (one per family; ``tests/test_models/test_compile_backbones.py`` finds graph breaks
 without generating code), so they train at an odd size (``ODD_SIZE``) that takes the any-size
 padding paths (EdgeViT's and HAT-Net's pads, TopFormer's pooled sizes).
-
-TopFormer's run is the user's path exactly (``tools/train.py --compile``, inductor's defaults,
-vectorised C++ kernels). The EdgeViT, HAT-Net and TRT-ViT runs check the families' own graphs
-(their decompositions, lowering and fusions) with inductor's scalar C++ kernels
-(``cpp.vec_isa_ok=False``): vectorisation is inductor's own code path, already exercised by the
-TopFormer run and by ``tests/test_deploy/test_deploy_paths.py``, and its tiling analysis and
-compilation are about half of a cold compile on 2 cores.
 """
 import copy
 import os
@@ -227,7 +220,7 @@ def test_compiled_training_matches_eager(family, tiny_roots, tmp_path):
     torch._dynamo.reset()
     eager = run_smoke_training(_training_config(family, tiny_roots, tmp_path / 'eager'))
     compiled_hooks = []
-    with inductor_config.patch({'fallback_random': True, 'cpp.vec_isa_ok': False}):
+    with inductor_config.patch(fallback_random=True):
         compiled = run_smoke_training(
             _training_config(family, tiny_roots, tmp_path / 'compiled', 'default'),
             before_train=lambda runner: compiled_hooks.extend(
