@@ -22,8 +22,8 @@ import mmhybrid.models  # noqa: F401,E402
 
 # Under pytest-xdist (`make test` runs `-n 2`) each worker gets its share of the cores, so that
 # two workers' intra-op threads do not fight over the same ones; the tools a test starts as
-# subprocesses inherit the share through OMP_NUM_THREADS / MKL_NUM_THREADS (oversubscribed
-# OpenMP threads spin against each other: the first-hour test took 420 s instead of 308 s).
+# subprocesses inherit the share through OMP_NUM_THREADS / MKL_NUM_THREADS (OpenMP threads
+# beyond the cores spin against each other).
 if 'PYTEST_XDIST_WORKER_COUNT' in os.environ:
     _threads = max(1, (os.cpu_count() or 1) // int(os.environ['PYTEST_XDIST_WORKER_COUNT']))
     torch.set_num_threads(_threads)
