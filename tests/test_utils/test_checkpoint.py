@@ -20,21 +20,11 @@ from mmhybrid.utils.state_dict import CheckpointMismatchError, load_checkpoint_f
 
 @pytest.fixture
 def untouched():
-    """MMEngine and torch as a process that never called the helpers has them: the pickling
-    patch undone and the allow-list emptied during the test, both put back afterwards."""
-    patched = history_buffer_pickling_patched()
-    allowed = torch.serialization.get_safe_globals()
-    restore_history_buffer_pickling()
+    """MMEngine and torch as a process that never called the helpers has them, with the
+    allow-list emptied. ``tests/conftest.py`` already undoes the pickling patch and mmhybrid's
+    allowed types for every test and puts both back afterwards."""
+    assert not history_buffer_pickling_patched()
     torch.serialization.clear_safe_globals()
-    try:
-        yield
-    finally:
-        torch.serialization.clear_safe_globals()
-        torch.serialization.add_safe_globals(allowed)
-        if patched:
-            patch_history_buffer_pickling()
-        else:
-            restore_history_buffer_pickling()
 
 
 @pytest.fixture
