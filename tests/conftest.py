@@ -20,13 +20,14 @@ import helpers  # noqa: E402  (tests/helpers.py: load_tool, randomize_batchnorm_
 # so every test sees the same registries whatever the collection order.
 import mmhybrid.models  # noqa: F401,E402
 
-# Under pytest-xdist (`make test` runs `-n 2`) each worker gets its share of the cores, so that
-# two workers' intra-op threads do not fight over the same ones. The tools a test starts as
-# subprocesses keep torch's default: exporting the share as OMP_NUM_THREADS made them slower
-# (one clean-clone run each: the first-hour test 308 s -> 371 s).
+# Under pytest-xdist (`make test` runs `-n 2`) each worker gets its share of the cores, and the
+# tools a test starts as subprocesses inherit it through OMP_NUM_THREADS / MKL_NUM_THREADS:
+# OpenMP threads beyond the free cores spin against the other worker (2026-12-03, 2 cores, the
+# first-hour TopFormer-T training beside a busy core: 66-80 s with 1 thread, 88-95 s with 2).
 if 'PYTEST_XDIST_WORKER_COUNT' in os.environ:
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(
-        os.environ['PYTEST_XDIST_WORKER_COUNT'])))
+    _threads = max(1, (os.cpu_count() or 1) // int(os.environ['PYTEST_XDIST_WORKER_COUNT']))
+    torch.set_num_threads(_threads)
+    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(_threads)
 
 
 @pytest.fixture(autouse=True, scope='session')
