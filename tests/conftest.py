@@ -23,7 +23,8 @@ import mmhybrid.models  # noqa: F401,E402
 # Under pytest-xdist (`make test` runs `-n 2`) each worker gets its share of the cores, and the
 # tools a test starts as subprocesses inherit it through OMP_NUM_THREADS / MKL_NUM_THREADS:
 # OpenMP threads beyond the free cores spin against the other worker (2026-12-03, 2 cores, the
-# first-hour TopFormer-T training beside a busy core: 66-80 s with 1 thread, 88-95 s with 2).
+# first-hour TopFormer-T training beside one busy process: 42 s with 1 thread, 46 s with 2;
+# beside two: 66-80 s and 88-95 s).
 if 'PYTEST_XDIST_WORKER_COUNT' in os.environ:
     _threads = max(1, (os.cpu_count() or 1) // int(os.environ['PYTEST_XDIST_WORKER_COUNT']))
     torch.set_num_threads(_threads)
