@@ -254,9 +254,9 @@ def test_train_tool_compile_flag_matches_eager(tiny_roots, tmp_path):
     """``tools/train.py --compile`` on the TopFormer-T config (the family's compiled-training
     test, on ``ODD_SIZE`` crops): the same 3 losses as an eager ``tools/train.py`` run of the
     same config and seed (TopFormer has no random op once drop path is off), and a checkpoint at
-    the end. The compiled run then validates with the config's real validation pipeline on
-    images of two sizes (it used to die in inductor at the first validation of the ADE20K
-    config)."""
+    the end. The compiled run then validates (eagerly, the hook's default) with the config's
+    real validation pipeline on images of two sizes (it used to die in inductor at the first
+    validation of the ADE20K config)."""
     _give_validation_images_of_two_sizes(tiny_roots['ade20k'])
     real = Config.fromfile(osp.join(REPO, FAMILIES['topformer'][0]))
     runs = {}

@@ -8,11 +8,11 @@ generates no code, so it costs seconds, not inductor's minutes.
 
 That the code inductor generates computes what eager does is checked once per family, by
 compiled training (forward and backward) against eager training at an odd size in
-``tests/test_engine/test_compile.py``: TopFormer (``tools/train.py --compile``, which then
-validates compiled), EdgeViT, HAT-Net and TRT-ViT. TransCNN is not compiled there: it is
-HAT-Net's code (``_HierarchicalAttentionNet``, the same ``HATBlock`` and H-MHSA) with another
-norm and downsampler; TopFormer's 'global' mode computes a subset of the 'dense' graph (no SIMs).
-Both still go through ``explain`` here.
+``tests/test_engine/test_compile.py``: TopFormer (``tools/train.py --compile``; its validation
+runs eagerly, as the hook's default), EdgeViT, HAT-Net and TRT-ViT. TransCNN is not compiled
+there: it is HAT-Net's code (``_HierarchicalAttentionNet``, the same ``HATBlock`` and H-MHSA)
+with another norm and downsampler; TopFormer's 'global' mode computes a subset of the 'dense'
+graph (no SIMs). Both still go through ``explain`` here.
 """
 import pytest
 import torch
