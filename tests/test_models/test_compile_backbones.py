@@ -16,14 +16,19 @@ graph (no SIMs). Both still go through ``explain`` here.
 """
 import pytest
 import torch
+from helpers import TOPFORMER_T_CUT
 
 from mmhybrid.models import EdgeViT, HATNet, TopFormer, TransCNN, TRTViT
 
+#: Each family cut to one block per stage (TopFormer-T: ``TOPFORMER_T_CUT``); every block type
+#: stays.
+TOPFORMER_ARCH = dict(TopFormer.parse_arch('tiny'), **TOPFORMER_T_CUT)
+
 #: name -> (constructor, sizes: one padding-free, one odd).
 BACKBONES = {
-    'TopFormer-dense': (lambda: TopFormer(arch='tiny', mode='dense', out_indices=(0, 1, 2, 3)),
-                        ((128, 128), (131, 157))),
-    'TopFormer-global': (lambda: TopFormer(arch='tiny', mode='global',
+    'TopFormer-dense': (lambda: TopFormer(arch=TOPFORMER_ARCH, mode='dense',
+                                          out_indices=(0, 1, 2, 3)), ((128, 128), (131, 157))),
+    'TopFormer-global': (lambda: TopFormer(arch=TOPFORMER_ARCH, mode='global',
                                            out_indices=(0, 1, 2, 3, 4)),
                          ((128, 128), (131, 157))),
     'EdgeViT': (lambda: EdgeViT(arch=dict(EdgeViT.parse_arch('xxs'), depths=[1, 1, 1, 1])),
