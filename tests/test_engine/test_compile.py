@@ -152,7 +152,7 @@ FAMILIES = {
     'topformer': ('configs/topformer/topformer_t_ade20k.py', 'ade20k', dict(
         # >= 128 px: at 64 px TopFormer pools to 1x1 and inductor's CPU backward of a bilinear
         # resize from 1x1 fails to generate code (torch 2.13); real inputs pool to >= 2x2.
-        # TOPFORMER_T_CUT: cold compile of the first iteration 186 s instead of 255 s.
+        # The backbone cut to TOPFORMER_T_CUT.
         tiny_size=128, options={
             **{f'model.backbone.arch.{key}': value for key, value in TOPFORMER_T_CUT.items()},
             'model.backbone.drop_path_rate': 0.})),
@@ -169,7 +169,7 @@ FAMILIES = {
 
 #: Inductor generates scalar C++ kernels for the parity trainings (``simdlen`` 1 picks no vector
 #: ISA; set per compilation, unlike ``cpp.vec_isa_ok``, whose answer inductor caches for the
-#: process): gcc compiles them in about 60 % of the time (2026-12-03, 2 cores, cold cache:
+#: process): the tests take about 60 % of the time (2026-12-03, 2 cores, cold cache, whole test:
 #: EdgeViT 142 s -> 85 s, TopFormer's tools/train.py test 157 s -> 98 s). What is checked is
 #: the graph the model gives inductor; the vectorized kernels of the same graph are inductor's
 #: to test, and ``benchmark.py --compile`` (tests/test_deploy) still runs TopFormer-T's.
